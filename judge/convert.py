@@ -1,0 +1,231 @@
+"""Importers: public judge datasets in their own formats -> judgeforge records (`data convert`).
+
+Every importer keeps the source's row order, gives stable unique ids (the source's id, else the
+file stem and row number), and puts gold labels on the item (`winner` / `score`). Rows that do
+not fit raise InputError naming the file and row.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .jsonl import iter_json_rows, read_json
+from .records import PairItem, RowError, SingleItem, Verdict, normalize_winner
+from .templates import winner_from_scores
+from .templates.parsers import parse_pandalm
+
+Record = PairItem | SingleItem | Verdict
+
+
+def _rows(path: str) -> Iterator[tuple[int, Any]]:
+    """(row number, row) from a JSON array file or a JSONL file, whichever `path` holds."""
+    with open(path, encoding="utf-8") as handle:
+        head = handle.read(1024).lstrip()
+    if head.startswith("["):
+        data = read_json(path)
+        yield from enumerate(data, start=1)
+    else:
+        yield from iter_json_rows(path)
+
+
+def _need(row: dict, *keys: str) -> list:
+    missing = [k for k in keys if k not in row]
+    if missing:
+        raise RowError(f"missing field {missing[0]!r}", missing[0])
+    return [row[k] for k in keys]
+
+
+def _text(value: Any, name: str) -> str:
+    """A text field; a bare JSON scalar (the PandaLM test set has an answer `true`) becomes its text."""
+    if isinstance(value, (bool, int, float)):
+        return str(value)
+    if not isinstance(value, str):
+        raise RowError(f"field {name!r}: expected a string, got {type(value).__name__}", name)
+    return value
+
+
+def _row_id(row: dict, key: str, stem: str, number: int) -> str:
+    return str(row[key]) if row.get(key) is not None else f"{stem}-{number}"
+
+
+def majority(labels: list) -> str:
+    """The most common of the annotators' labels (0 = tie, PandaLM's coding)."""
+    (label, count), *_ = Counter(normalize_winner(v) for v in labels).most_common(1)
+    if count * 2 <= len(labels):
+        raise RowError(f"annotators have no majority: {labels}")
+    return label
+
+
+def from_pandalm(row: dict, number: int, stem: str) -> PairItem:
+    """PandaLM human-annotated test set (testset-v1.json): gold = majority of annotator1..3."""
+    idx, instruction, response1, response2 = _need(row, "idx", "instruction", "response1", "response2")
+    instruction, extra = _text(instruction, "instruction"), _text(row.get("input") or "", "input")
+    annotators = [row[k] for k in ("annotator1", "annotator2", "annotator3") if k in row]
+    models = str(row.get("cmp_key", "")).split("_") if row.get("cmp_key") else []
+    return PairItem(
+        id=str(idx),
+        # JudgeLM's convention for PandaLM data: the input follows the instruction on the next line.
+        question=f"{instruction}\n{extra}" if extra else instruction,
+        answer1=_text(response1, "response1"),
+        answer2=_text(response2, "response2"),
+        model1=models[0] if len(models) == 2 else None,
+        model2=models[1] if len(models) == 2 else None,
+        category=row.get("motivation_app"),
+        winner=majority(annotators) if annotators else None,
+        meta={"instruction": instruction, "input": extra, **({"annotators": annotators} if annotators else {})},
+    )
+
+
+def from_pandalm_verdicts(row: dict, number: int, stem: str) -> Verdict:
+    """PandaLM's published verdict files: `pandalm_result` (0/1/2) or `gpt_result` ("1"/"2"/"Tie"/other).
+    Tie and anything unparseable count as tie (the paper's convention); unparseable is flagged."""
+    prefix = "pandalm" if "pandalm_result" in row else "gpt" if "gpt_result" in row else None
+    if prefix is None:
+        raise RowError("missing field 'pandalm_result' or 'gpt_result'", "pandalm_result")
+    (idx,) = _need(row, "idx")
+    result = str(row[f"{prefix}_result"]).strip()
+    reason, reference = row.get(f"{prefix}_reason"), row.get(f"{prefix}_reference")
+    try:
+        winner, parse_ok = normalize_winner(result), True
+    except RowError:
+        winner, parse_ok = "tie", False
+    raw = f"{'Tie' if winner == 'tie' and parse_ok else result}\n\n### Reason: {reason or ''}\n\n### Reference: {reference or ''}\n"
+    return Verdict(
+        id=str(idx), order="ab", winner=winner, reason=reason, reference_generated=reference, raw=raw,
+        parse_ok=parse_ok and parse_pandalm(raw).ok, judge=stem.removesuffix("-testset-v1"),
+        template="pandalm@1", error=None if parse_ok else f"unparseable result {result!r} counted as tie",
+    )
+
+
+def _reference_text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("text")
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def from_judgelm(row: dict, number: int, stem: str) -> PairItem:
+    """JudgeLM rows (question_body, answer1_body, answer2_body, score [s1, s2]); gold winner from the
+    score pair with threshold 0. A `reference` ({"text": ...} or a string) makes the with-reference variant."""
+    qid, question, answer1, answer2 = _need(row, "question_id", "question_body", "answer1_body", "answer2_body")
+    score = row.get("score")
+    winner = None
+    if score is not None:
+        if isinstance(score, list) and len(score) == 1 and isinstance(score[0], list):
+            score = score[0]
+        if not (isinstance(score, list) and len(score) == 2 and all(isinstance(s, (int, float)) for s in score)):
+            raise RowError(f"field 'score': expected two numbers, got {score!r}", "score")
+        winner = winner_from_scores(float(score[0]), float(score[1]))
+    meta = {k: row[k] for k in ("score", "text", "reviewer_id", "answer1_metadata", "answer2_metadata") if k in row}
+    return PairItem(
+        id=str(qid), question=_text(question, "question_body"), answer1=_text(answer1, "answer1_body"),
+        answer2=_text(answer2, "answer2_body"), reference=_reference_text(row.get("reference")),
+        model1=row.get("answer1_model_id"), model2=row.get("answer2_model_id"), winner=winner, meta=meta,
+    )
+
+
+def from_llmbar(row: dict, number: int, stem: str) -> PairItem:
+    """LLMBar: `input`, `output_1`, `output_2`, `label` (1 or 2)."""
+    question, out1, out2, label = _need(row, "input", "output_1", "output_2", "label")
+    if str(label) not in ("1", "2"):
+        raise RowError(f"field 'label': expected 1 or 2, got {label!r}", "label")
+    return PairItem(
+        id=_row_id(row, "id", stem, number), question=_text(question, "input"), answer1=_text(out1, "output_1"),
+        answer2=_text(out2, "output_2"), winner=str(label), category=stem,
+    )
+
+
+_PROMETHEUS_SECTIONS = re.compile(
+    r"###The instruction to evaluate:\n(?P<question>.*?)\n\n###Response to evaluate:\n(?P<answer>.*?)\n\n"
+    r"(?:###Reference Answer \(Score 5\):\n(?P<reference>.*?)\n\n)?###Score Rubrics:\n(?P<rubric>.*?)\n\n###Feedback:",
+    re.S,
+)
+
+
+def from_prometheus_absolute(row: dict, number: int, stem: str) -> SingleItem:
+    """Prometheus eval rows: `instruction` holds the whole grading prompt, split back into question,
+    answer, reference and rubric; gold score = mean of `gpt4_score` (all runs kept in meta)."""
+    (prompt,) = _need(row, "instruction")
+    m = _PROMETHEUS_SECTIONS.search(_text(prompt, "instruction"))
+    if not m:
+        raise RowError("field 'instruction' is not a Prometheus grading prompt (sections not found)", "instruction")
+    scores = row.get("gpt4_score")
+    if isinstance(scores, str):
+        scores = ast.literal_eval(scores)
+    if scores is not None and not (isinstance(scores, list) and scores and all(isinstance(s, (int, float)) for s in scores)):
+        raise RowError(f"field 'gpt4_score': expected a list of numbers, got {scores!r}", "gpt4_score")
+    source = row.get("response_source")
+    idx = row.get("idx", number)
+    meta = {"idx": idx, **({"gpt4_score": scores} if scores else {})}
+    if "gpt4_feedback" in row:
+        meta["gpt4_feedback"] = row["gpt4_feedback"]
+    return SingleItem(
+        id=f"{idx}-{source}" if source else _row_id(row, "idx", stem, number),
+        question=m["question"], answer=m["answer"], reference=m["reference"], rubric=m["rubric"],
+        model=source, category=row.get("category"),
+        score=sum(scores) / len(scores) if scores else None, meta=meta,
+    )
+
+
+def from_openai_chat(row: dict, number: int, stem: str) -> SingleItem:
+    """OpenAI fine-tuning rows {"messages": [...]}: the last user turn is the question, the final
+    assistant turn the answer; earlier turns and the system prompt stay in `meta`."""
+    (messages,) = _need(row, "messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise RowError("field 'messages': expected a list of {role, content} objects", "messages")
+    if not messages or messages[-1]["role"] != "assistant":
+        raise RowError("field 'messages': the last message must be the assistant's answer", "messages")
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    if not users:
+        raise RowError("field 'messages': no user message", "messages")
+    last_user = users[-1]
+    return SingleItem(
+        id=_row_id(row, "id", stem, number), question=_text(messages[last_user].get("content"), "messages"),
+        answer=_text(messages[-1].get("content"), "messages"), model=row.get("model"),
+        meta={"history": messages[:last_user]} if last_user else {},
+    )
+
+
+IMPORTERS: dict[str, Callable[[dict, int, str], Record]] = {
+    "pandalm": from_pandalm,
+    "pandalm-verdicts": from_pandalm_verdicts,
+    "judgelm": from_judgelm,
+    "llmbar": from_llmbar,
+    "prometheus-absolute": from_prometheus_absolute,
+    "openai-chat": from_openai_chat,
+}
+
+
+def convert_records(source_format: str, path: str) -> list[Record]:
+    """Read `path` in `source_format` into records (in memory); see `convert` for the file version."""
+    if source_format not in IMPORTERS:
+        raise InputError(f"unknown source format {source_format!r}; known: {', '.join(IMPORTERS)}")
+    importer, stem = IMPORTERS[source_format], Path(path).stem
+    records, seen = [], {}
+    for number, row in _rows(path):
+        try:
+            if not isinstance(row, dict):
+                raise RowError(f"expected a JSON object, got {type(row).__name__}")
+            record = importer(row, number, stem)
+        except RowError as e:
+            raise InputError(str(e), path, number) from None
+        if record.id in seen:
+            raise InputError(f"duplicate id {record.id!r} (first in row {seen[record.id]})", path, number)
+        seen[record.id] = number
+        records.append(record)
+    return records
+
+
+def convert(source_format: str, path: str, out: str) -> dict:
+    """`judgeforge data convert`: write the records as JSONL (atomically); returns counts."""
+    from .jsonl import write_jsonl
+
+    records = convert_records(source_format, path)
+    count = write_jsonl(out, records)
+    labelled = sum(1 for r in records if getattr(r, "winner", None) is not None or getattr(r, "score", None) is not None)
+    return {"rows": count, "labelled": labelled, "out": out}

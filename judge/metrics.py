@@ -1,0 +1,244 @@
+"""Judge metrics, defined as in DESIGN.md and the anchors (PandaLM, JudgeLM, CritiqueLLM).
+scikit-learn and scipy do the arithmetic; this module decides what is compared with what.
+
+Pairwise labels are "1", "2", "tie"; an unparsed verdict is None until a policy says what it is.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+LABELS = ["1", "2", "tie"]
+INVALID = "invalid"  # an unparsed verdict under the `wrong` policy: never equal to a gold label
+UNPARSED_POLICIES = ("tie", "drop", "wrong")
+
+
+def apply_unparsed(gold: Sequence[str], pred: Sequence[str | None], policy: str = "tie"):
+    """How unparsed predictions enter the metrics: counted as `tie` (PandaLM/JudgeLM convention),
+    `drop`ped from both sides, or always `wrong`. Returns (gold, pred, n_unparsed)."""
+    if policy not in UNPARSED_POLICIES:
+        raise ValueError(f"unparsed policy must be one of {UNPARSED_POLICIES}, got {policy!r}")
+    n_unparsed = sum(p is None for p in pred)
+    if policy == "drop":
+        kept = [(g, p) for g, p in zip(gold, pred) if p is not None]
+        return [g for g, _ in kept], [p for _, p in kept], n_unparsed
+    fill = "tie" if policy == "tie" else INVALID
+    return list(gold), [fill if p is None else p for p in pred], n_unparsed
+
+
+def _classification_point(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        gold, pred, labels=LABELS, average="macro", zero_division=0
+    )
+    return np.array([accuracy_score(gold, pred), precision, recall, f1])
+
+
+def bootstrap_ci(statistic: Callable[[np.ndarray], np.ndarray], n: int, *, n_resamples: int = 1000,
+                 seed: int = 0, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+    """Percentile bootstrap over items (resampling item indices). None when there is nothing to resample."""
+    from scipy.stats import bootstrap
+
+    if n < 2 or n_resamples <= 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples (a constant vector) give nan, reported as such
+        result = bootstrap(
+            (np.arange(n),), lambda idx: statistic(idx.astype(int)), n_resamples=n_resamples,
+            confidence_level=confidence, method="percentile", vectorized=False, rng=np.random.default_rng(seed),
+        )
+    return np.atleast_1d(result.confidence_interval.low), np.atleast_1d(result.confidence_interval.high)
+
+
+def _ci_pairs(names: list[str], ci) -> dict[str, list[float] | None]:
+    if ci is None:
+        return {name: None for name in names}
+    low, high = ci
+    return {name: [_num(lo), _num(hi)] for name, lo, hi in zip(names, low, high)}
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else round(x, 6)
+
+
+def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed: str = "tie",
+                   n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Accuracy (= agreement), macro precision/recall/F1 over {1, 2, tie}, confusion matrix,
+    per-class counts, and bootstrap 95% CIs of the four headline numbers."""
+    from sklearn.metrics import confusion_matrix
+
+    n_total = len(gold)
+    gold, pred, n_unparsed = apply_unparsed(gold, pred, unparsed)
+    g, p = np.array(gold, dtype=object), np.array(pred, dtype=object)
+    names = ["accuracy", "precision", "recall", "f1"]
+    if len(g) == 0:
+        return {"n": 0, **{k: None for k in names}, "n_unparsed": n_unparsed, "unparsed_policy": unparsed}
+    point = _classification_point(g, p)
+    ci = bootstrap_ci(lambda idx: _classification_point(g[idx], p[idx]), len(g), n_resamples=n_resamples, seed=seed)
+    cols = LABELS + ([INVALID] if INVALID in pred else [])
+    matrix = confusion_matrix(g, p, labels=cols)
+    return {
+        "n": len(g),
+        **{name: _num(v) for name, v in zip(names, point)},
+        "ci95": _ci_pairs(names, ci),
+        "n_unparsed": n_unparsed,
+        "parse_failure_rate": _num(n_unparsed / n_total) if n_total else None,
+        "unparsed_policy": unparsed,
+        "confusion_matrix": {"labels_gold": LABELS, "labels_pred": cols, "counts": matrix[: len(LABELS)].tolist()},
+        "per_class": {
+            label: {"gold": int((g == label).sum()), "pred": int((p == label).sum())} for label in LABELS
+        },
+    }
+
+
+def _outcome(label: str | None) -> int | None:
+    """Answer 1's outcome: +1 win, 0 tie, -1 loss."""
+    return {"1": 1, "tie": 0, "2": -1}.get(label)
+
+
+def consistency(ab: Sequence[str | None], ba: Sequence[str | None], *, unparsed: str = "tie") -> dict:
+    """JudgeLM's swap consistency. `ab` and `ba` are the two orders' verdicts, both already mapped
+    back to the original answers. Consistent: identical win/lose/tie. Of the rest, `prefer_first`
+    counts pairs where the answer shown first did better (answer 1 in ab, answer 2 in ba),
+    `prefer_second` the opposite; delta_bias = |first - second|, total_bias = first + second."""
+    pairs = list(zip(ab, ba))
+    n_unparsed = sum(a is None or b is None for a, b in pairs)
+    if unparsed == "drop":
+        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+    elif unparsed == "tie":
+        pairs = [(a or "tie", b or "tie") for a, b in pairs]
+    n = len(pairs)
+    same = first = second = 0
+    for a, b in pairs:
+        oa, ob = _outcome(a), _outcome(b)
+        if oa is None or ob is None:  # `wrong` policy: an unparsed side is never consistent
+            continue
+        if oa == ob:
+            same += 1
+        elif oa > ob:  # answer 1 did better when first, answer 2 did better when first
+            first += 1
+        else:
+            second += 1
+    rate = (lambda k: _num(k / n)) if n else (lambda k: None)
+    return {
+        "n": n, "consistency": rate(same), "prefer_first_rate": rate(first), "prefer_second_rate": rate(second),
+        "delta_bias": rate(abs(first - second)), "total_bias": rate(first + second), "n_unparsed": n_unparsed,
+    }
+
+
+def swap_combine(ab: Sequence[str | None], ba: Sequence[str | None]) -> list[str | None]:
+    """PandaLM's swap protocol: keep the verdict both orders agree on, a conflict becomes a tie.
+    An unparsed side leaves the combination unparsed (the policy decides later)."""
+    return [None if a is None or b is None else a if a == b else "tie" for a, b in zip(ab, ba)]
+
+
+def correlations(gold: Sequence[float], pred: Sequence[float]) -> dict:
+    """Pearson, Spearman, Kendall (scipy) between two score vectors; None where undefined."""
+    from scipy.stats import kendalltau, pearsonr, spearmanr
+
+    g, p = np.asarray(gold, dtype=float), np.asarray(pred, dtype=float)
+    if len(g) < 2 or np.all(g == g[0]) or np.all(p == p[0]):
+        return {"pearson": None, "spearman": None, "kendall": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "pearson": _num(pearsonr(g, p).statistic),
+            "spearman": _num(spearmanr(g, p).statistic),
+            "kendall": _num(kendalltau(g, p).statistic),
+        }
+
+
+def _corr_vector(g: np.ndarray, p: np.ndarray) -> np.ndarray:
+    c = correlations(g, p)
+    return np.array([np.nan if c[k] is None else c[k] for k in ("pearson", "spearman", "kendall")])
+
+
+def sample_correlations(gold: Sequence[float], pred: Sequence[float], *, n_resamples: int = 1000, seed: int = 0) -> dict:
+    g, p = np.asarray(gold, dtype=float), np.asarray(pred, dtype=float)
+    names = ["pearson", "spearman", "kendall"]
+    ci = bootstrap_ci(lambda idx: _corr_vector(g[idx], p[idx]), len(g), n_resamples=n_resamples, seed=seed)
+    return {**correlations(g, p), "ci95": _ci_pairs(names, ci)}
+
+
+def group_correlations(gold: Sequence[float], pred: Sequence[float], groups: Sequence) -> dict:
+    """Correlation within each group (e.g. the answers to one question), averaged over the groups
+    where it is defined (CritiqueLLM's text-level correlation)."""
+    members: dict = defaultdict(list)
+    for i, key in enumerate(groups):
+        members[key].append(i)
+    per_group = [correlations([gold[i] for i in idx], [pred[i] for i in idx]) for idx in members.values() if len(idx) > 1]
+    out = {"n_groups": len(members)}
+    for name in ("pearson", "spearman", "kendall"):
+        values = [c[name] for c in per_group if c[name] is not None]
+        out[name] = _num(np.mean(values)) if values else None
+        out[f"n_groups_{name}"] = len(values)
+    return out
+
+
+def system_correlations(gold: Sequence[float], pred: Sequence[float], systems: Sequence) -> dict:
+    """Correlation of per-system (answering model) mean scores: does the judge rank models as gold does?"""
+    members: dict = defaultdict(list)
+    for i, key in enumerate(systems):
+        members[key].append(i)
+    names = sorted(members, key=str)
+    gold_means = [float(np.mean([gold[i] for i in members[k]])) for k in names]
+    pred_means = [float(np.mean([pred[i] for i in members[k]])) for k in names]
+    return {
+        "n_systems": len(names), **correlations(gold_means, pred_means),
+        "means": {str(k): {"gold": round(gm, 4), "pred": round(pm, 4)} for k, gm, pm in zip(names, gold_means, pred_means)},
+    }
+
+
+def cohen_kappa(a: Sequence, b: Sequence) -> float | None:
+    """Cohen's kappa between two raters' labels (scikit-learn)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(a) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _num(cohen_kappa_score(list(a), list(b)))
+
+
+def fleiss_kappa(ratings: Sequence[Sequence]) -> float | None:
+    """Fleiss' kappa for several raters: `ratings[i]` holds every rater's label for item i (statsmodels)."""
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa as _fleiss
+
+    if not ratings:
+        return None
+    table, _ = aggregate_raters(np.array([[str(x) for x in row] for row in ratings], dtype=object))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _num(_fleiss(table, method="fleiss"))
+
+
+def majority_label(labels: Sequence[str | None]) -> str | None:
+    """The most common parsed label among repeated samples; an even split is a tie, none parsed is None."""
+    counts = Counter(x for x in labels if x is not None).most_common()
+    if not counts:
+        return None
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return "tie"
+    return counts[0][0]
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> dict:
+    """ECE over equal-width confidence bins, with the reliability table for a plot."""
+    conf, hit = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    table, ece = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
+        if mask.any():
+            gap = abs(hit[mask].mean() - conf[mask].mean())
+            ece += mask.mean() * gap
+            table.append({"bin": [round(lo, 2), round(hi, 2)], "n": int(mask.sum()),
+                          "confidence": _num(conf[mask].mean()), "accuracy": _num(hit[mask].mean())})
+    return {"ece": _num(ece) if len(conf) else None, "bins": table}
