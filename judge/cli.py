@@ -1,6 +1,7 @@
-"""`judgeforge`: a thin command line over the Python API. Each verb parses its flags and calls one
-function a user can import; heavy libraries (torch, transformers, vllm) load only inside the verbs
-that need them, so `judgeforge --help`, `data convert` and `eval` start instantly.
+"""`judgeforge`: a thin command line over the Python API. Each verb (one module of
+`judge.commands`) parses its flags and calls one function a user can import; heavy libraries
+(torch, transformers, vllm) load only inside the verbs that need them, so `judgeforge --help`,
+`data convert` and `eval` start instantly.
 
 Exit codes: 0 success, 2 bad usage or bad input (the message names file and line), 1 other failure.
 """
@@ -8,63 +9,16 @@ Exit codes: 0 success, 2 bad usage or bad input (the message names file and line
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 
 from . import __version__
 from .errors import JudgeforgeError
 
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
-# ---- data -------------------------------------------------------------------------------------
-def cmd_data_convert(args) -> int:
-    from .convert import convert
-
-    result = convert(args.source_format, args.input, args.out)
-    print(f"wrote {result['rows']} rows ({result['labelled']} with gold labels) to {args.out}")
-    return 0
+# In the order `--help` lists them (the pipeline's order).
+COMMAND_MODULES = ["data", "evaluate"]
 
 
-def cmd_eval(args) -> int:
-    from .evaluate import HEADLINE_PAIRWISE, HEADLINE_POINTWISE, evaluate
-
-    report = evaluate(args.pred, args.gold, args.out, pred_format=args.pred_format, gold_format=args.gold_format,
-                      unparsed=args.unparsed, threshold=args.threshold, n_resamples=args.bootstrap, seed=args.seed,
-                      plots=not args.no_plots)
-    print_summary(report)
-    print(f"metrics: {args.out}/metrics.json  report: {args.out}/report.md")
-    return 0
-
-
-def print_summary(report: dict) -> None:
-    """A compact table of every judge's headline numbers with CIs (rich when available)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    judges = report.get("judges") or {report.get("judge"): report}
-    pairwise = report["mode"] == "pairwise"
-    cols = ["accuracy", "f1", "consistency", "parse_failure_rate"] if pairwise else ["pearson", "spearman", "kendall", "parse_failure_rate"]
-    table = Table(title=f"{report['mode']} evaluation against {report['gold']}")
-    table.add_column("judge")
-    table.add_column("n", justify="right")
-    for c in cols:
-        table.add_column(c.replace("_", " "), justify="right")
-    for name, m in judges.items():
-        cells = []
-        for c in cols:
-            v, ci = m.get(c), (m.get("ci95") or {}).get(c)
-            cell = "n/a" if v is None else f"{v:.4f}"
-            if ci and None not in ci:
-                cell += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
-            cells.append(cell)
-        table.add_row(str(name), str(m.get("n")), *cells)
-    Console(width=max(Console().width, 110)).print(table)
-
-
-# ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="judgeforge",
@@ -73,45 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"judgeforge {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    data = verbs.add_parser("data", help="import datasets and build answer pairs")
-    data_verbs = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
-    from .convert import IMPORTERS
-
-    convert = data_verbs.add_parser("convert", help="convert a public judge dataset to judgeforge JSONL",
-                                    description="Convert PandaLM, JudgeLM, LLMBar, Prometheus or OpenAI-chat data "
-                                                "into items (with gold labels) or verdicts.")
-    convert.add_argument("--from", dest="source_format", required=True, choices=list(IMPORTERS),
-                         help="the source format")
-    convert.add_argument("input", metavar="IN", help="source file (JSON array or JSONL)")
-    convert.add_argument("--out", required=True, help="output JSONL")
-    convert.set_defaults(func=cmd_data_convert)
-
-    ev = verbs.add_parser("eval", help="evaluate predictions against gold labels",
-                          description="Agreement, precision/recall/F1, consistency and position bias (pairwise); "
-                                      "Pearson/Spearman/Kendall (pointwise); bootstrap 95%% CIs; report.md and plots. "
-                                      "Several --pred put judges side by side.")
-    from .evaluate import FORMATS
-
-    ev.add_argument("--pred", action="append", required=True, help="predictions (Verdict JSONL); repeat to compare judges")
-    ev.add_argument("--gold", required=True, help="gold labels: items with winner/score, {id, winner|score} rows, or verdicts")
-    ev.add_argument("--pred-format", default="jsonl", choices=FORMATS, help="read --pred through an importer")
-    ev.add_argument("--gold-format", default="jsonl", choices=FORMATS, help="read --gold through an importer")
-    ev.add_argument("--unparsed", default="tie", choices=["tie", "drop", "wrong"],
-                    help="how unparsed pairwise verdicts count (default tie, the PandaLM/JudgeLM convention)")
-    ev.add_argument("--threshold", type=float, default=0.0,
-                    help="score-pair verdicts: a gap of at most T is a tie (JudgeLM's T, default 0)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    ev.add_argument("--out", required=True, help="output folder for metrics.json, report.md, *.png")
-    ev.set_defaults(func=cmd_eval)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"judge.commands.{name}").register(verbs)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except JudgeforgeError as e:

@@ -1,0 +1,97 @@
+"""From items to verdicts through a backend: build the request for (item, order, mode), turn the
+generation into a Verdict with the template's parser. Shared by `score`, the judge server, and
+the evaluation that runs during training, so all three judge exactly the same way.
+
+Modes: `full` (free text, parsed), `verdict` (the reply constrained to the template's verdict
+regex: always parses), `logprob` (verdict mode plus the top logprobs at the verdict token(s):
+probabilities of 1/2/tie, or the expected score for pointwise templates, G-Eval style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from .backends.base import Backend, Generation, GenerationParams, Request
+from .errors import ConfigError
+from .records import Item, Verdict
+from .templates import Template
+
+MODES = ("full", "verdict", "logprob")
+TOP_LOGPROBS = 20
+
+
+def params_for(template: Template, mode: str, *, max_tokens: int = 512, temperature: float = 0.0,
+               seed: int | None = 0) -> GenerationParams:
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "full":
+        return GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    if mode == "logprob" and not template.logprob_slots:
+        raise ConfigError(f"template {template.name} has no verdict token to read probabilities from; "
+                          f"use --mode verdict or full")
+    return GenerationParams(max_tokens=template.verdict_max_tokens, temperature=0.0, seed=seed,
+                            regex=template.verdict_regex, logprobs=TOP_LOGPROBS if mode == "logprob" else None)
+
+
+def request_for(template: Template, item: Item, order: str, params: GenerationParams, adapter: str | None = None) -> Request:
+    return Request(prompt=template.render(item, order), params=params, adapter=adapter)
+
+
+def orders_for(swap: bool, mode: str) -> tuple[str, ...]:
+    return ("ab", "ba") if swap and mode == "pairwise" else ("ab",)
+
+
+def _map_back_logprobs(info: dict, order: str) -> dict:
+    if order != "ba":
+        return info
+    out = dict(info)
+    if "probs" in info:
+        out["probs"] = {{"1": "2", "2": "1"}.get(k, k): v for k, v in info["probs"].items()}
+    if "expected_scores" in info:
+        out["expected_scores"] = info["expected_scores"][::-1]
+        out["expected_winner"] = {"1": "2", "2": "1"}.get(info["expected_winner"], info["expected_winner"])
+    return out
+
+
+def verdict_from(template: Template, item_id: str, order: str, generation: Generation, *, mode: str,
+                 judge: str | None, sample: int = 0) -> Verdict:
+    """The Verdict for one generation, mapped back to the original answer order. A backend error
+    (e.g. the prompt exceeds the context) is a recorded failure, like a reply that does not parse."""
+    if generation.error:
+        return Verdict(id=item_id, order=order, raw=generation.text or "", parse_ok=False, judge=judge,
+                       template=template.key, template_hash=template.text_hash, usage=generation.usage,
+                       error=generation.error, sample=sample)
+    verdict = template.verdict(item_id, order, generation.text, judge=judge, usage=generation.usage, sample=sample)
+    if mode == "logprob" and generation.tokens and generation.top_logprobs:
+        info = template.read_logprobs(generation.tokens, generation.top_logprobs)
+        if info:
+            info = _map_back_logprobs(info, order)
+            verdict.logprobs = info
+            if "expected_score" in info and verdict.parse_ok:
+                verdict.scores = [info["expected_score"]]
+    return verdict
+
+
+def iter_verdicts(items: Sequence[Item], template: Template, backend: Backend, *, mode: str = "full",
+                  swap: bool = False, batch_size: int = 64, params: GenerationParams | None = None,
+                  adapter: str | None = None, done: set[tuple[str, str]] | None = None,
+                  progress=None) -> Iterator[list[Verdict]]:
+    """Judge every (item, order) not in `done`, a batch at a time; yields each batch's verdicts so
+    the caller can persist them before the next batch (resumable runs). `progress` is a tqdm-like
+    object updated by the number of judged calls."""
+    params = params or params_for(template, mode)
+    pending = [(item, order) for item in items for order in orders_for(swap, template.mode)
+               if not done or (item.id, order) not in done]
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start:start + batch_size]
+        requests = [request_for(template, item, order, params, adapter) for item, order in batch]
+        generations = backend.generate(requests)
+        yield [verdict_from(template, item.id, order, gen, mode=mode, judge=backend.name)
+               for (item, order), gen in zip(batch, generations)]
+        if progress is not None:
+            progress.update(len(batch))
+
+
+def judge_items(items: Iterable[Item], template: Template, backend: Backend, **kwargs) -> list[Verdict]:
+    """All verdicts at once (see `iter_verdicts`)."""
+    return [v for batch in iter_verdicts(list(items), template, backend, **kwargs) for v in batch]
