@@ -23,9 +23,10 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def write_manifest(out_dir: str | Path, stage: str, *, config: dict, inputs: dict[str, str | Path] | None = None,
-                   counts: dict | None = None, **extra) -> dict:
+                   counts: dict | None = None, filename: str = "manifest.json", **extra) -> dict:
     """Write OUT_DIR/manifest.json (atomically) and return it. `inputs` maps a role to a file path;
-    each is recorded with its size and sha256."""
+    each is recorded with its size and sha256. `filename` names it otherwise where several outputs
+    share a folder (score: predictions.manifest.json)."""
     files = {}
     for role, path in (inputs or {}).items():
         p = Path(path)
@@ -44,5 +45,5 @@ def write_manifest(out_dir: str | Path, stage: str, *, config: dict, inputs: dic
         "counts": counts or {},
         **extra,
     }
-    write_json(Path(out_dir) / "manifest.json", manifest)
+    write_json(Path(out_dir) / filename, manifest)
     return manifest

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +18,14 @@ from .parsers import Parsed, winner_from_scores
 
 @dataclass(frozen=True)
 class LogprobSlot:
-    """Where a verdict token sits in a verdict-mode reply: after the generated text `prefix`, one of
-    `values` (token text -> label or score)."""
+    """Where a verdict token sits in a verdict-mode reply: after the literal `prefix` (counted from
+    the previous slot), one of `values` (token text -> label or score). `skip` is a regex for what
+    may stand between the previous slot's token and this one besides the prefix (JudgeLM's "10"
+    tokenised as "1", "0": the "0" is skipped before the second score)."""
 
     prefix: str
     values: dict[str, str | float]
+    skip: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,12 +140,13 @@ class Template:
         """
         if not self.logprob_slots:
             return None
-        slots = []
+        slots, start = [], 0
         for slot in self.logprob_slots:
-            dist = _slot_distribution(slot, tokens, top_logprobs)
-            if dist is None:
+            found = _slot_distribution(slot, tokens, top_logprobs, start)
+            if found is None:
                 return None
-            slots.append(dist)
+            dist, mass, start = found
+            slots.append((dist, mass))
         masses = [round(mass, 6) for _, mass in slots]
         if all(isinstance(v, str) for v in self.logprob_slots[0].values.values()):
             probs = {label: round(p, 6) for label, p in slots[0][0].items()}
@@ -149,8 +154,15 @@ class Template:
         expected = [sum(float(v) * p for v, p in dist.items()) for dist, _ in slots]
         if len(expected) == 1:
             return {"expected_score": round(expected[0], 6), "mass": masses}
-        return {"expected_scores": [round(e, 6) for e in expected], "mass": masses,
-                "expected_winner": winner_from_scores(*expected)}
+        first, second = slots[0][0], slots[1][0]
+        # P(answer 1 wins) etc. from the two score distributions, the second taken as read on the
+        # greedy path (its distribution given the first score the model actually wrote).
+        probs = {"1": 0.0, "2": 0.0, "tie": 0.0}
+        for a, pa in first.items():
+            for b, pb in second.items():
+                probs[winner_from_scores(float(a), float(b))] += pa * pb
+        return {"expected_scores": [round(e, 6) for e in expected], "probs": {k: round(v, 6) for k, v in probs.items()},
+                "mass": masses, "expected_winner": winner_from_scores(*expected)}
 
 
 def _fields_of(text: str) -> set[str]:
@@ -165,19 +177,34 @@ def _format_context(context: list[str] | None) -> str | None:
     return "\n\n".join(f"[{i}] {passage.strip()}" for i, passage in enumerate(context, start=1))
 
 
-def _slot_distribution(slot: LogprobSlot, tokens: list[str], top: list[dict[str, float]]):
-    """(label -> probability renormalised over the valid tokens, raw mass of the valid tokens)."""
-    generated = ""
-    for position, token in enumerate(tokens):
-        if generated.strip() == slot.prefix.strip() and token.strip() in slot.values:
-            totals: dict = {}
-            for candidate, logprob in top[position].items():
-                label = slot.values.get(candidate.strip())
-                if label is not None:
-                    totals[label] = totals.get(label, 0.0) + math.exp(logprob)
-            mass = sum(totals.values())
-            if mass <= 0:
-                return None
-            return {label: p / mass for label, p in totals.items()}, mass
-        generated += token
+def _slot_distribution(slot: LogprobSlot, tokens: list[str], top: list[dict[str, float]], start: int):
+    """(label -> probability renormalised over the slot's valid tokens, their raw mass, the position
+    after the slot) for the first position at or after `start` that holds one of the slot's values
+    and follows the prefix; None when there is none."""
+    lead = re.compile(slot.skip + re.escape(slot.prefix.strip()))
+    for position in range(start, len(tokens)):
+        token = tokens[position].strip()
+        if token not in slot.values or not lead.fullmatch("".join(tokens[start:position]).strip()):
+            continue
+        totals: dict = {}
+        for candidate, logprob in top[position].items():
+            label = slot.values.get(candidate.strip())
+            if label is not None:
+                totals[label] = totals.get(label, 0.0) + math.exp(logprob)
+        mass = sum(totals.values())
+        if mass <= 0:
+            return None
+        end = position + 1
+        # A value the tokenizer spells in pieces ("10" = "1" + "0"): split the first piece's mass by
+        # the probability of continuing, read at the next position of the greedy path.
+        for value, label in slot.values.items():
+            rest = value[len(token):]
+            if len(value) > len(token) and value.startswith(token) and end < len(tokens):
+                p_rest = math.exp(top[end].get(rest, -math.inf)) if top[end] else float(tokens[end].strip() == rest)
+                moved = totals.get(slot.values[token], 0.0) * p_rest
+                totals[slot.values[token]] -= moved
+                totals[label] = totals.get(label, 0.0) + moved
+                if tokens[end].strip() == rest:
+                    end += 1
+        return {label: p / mass for label, p in totals.items()}, mass, end
     return None

@@ -26,7 +26,8 @@ _JUDGELM_ANSWERS = (
     "[The Start of Assistant 2's Answer]\n{answer2}\n\n[The End of Assistant 2's Answer]\n\n"
     "[System]\n" + _JUDGELM_INSTRUCTION.replace("{", "{{").replace("}", "}}") + "\n\n"
 )
-_DIGITS_1_10 = {str(n): float(n) for n in range(1, 10)}  # "10" tokenises as "1","0" in Llama vocabularies
+# "10" is one token in some vocabularies and "1", "0" in others (Llama 2, SmolLM2): both are read.
+_SCORES_1_10 = {str(n): float(n) for n in range(1, 11)}
 
 JUDGELM = Template(
     name="judgelm",
@@ -41,7 +42,7 @@ JUDGELM = Template(
     parse_reply=parse_score_pair,
     verdict_regex=r"([1-9]|10) ([1-9]|10)",
     verdict_max_tokens=6,
-    logprob_slots=(LogprobSlot("", _DIGITS_1_10), LogprobSlot("", _DIGITS_1_10)),
+    logprob_slots=(LogprobSlot("", _SCORES_1_10), LogprobSlot("", _SCORES_1_10, skip="0?")),
     score_range=(1, 10),
 )
 

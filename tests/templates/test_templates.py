@@ -228,3 +228,27 @@ def test_read_logprobs_expected_score_after_prefix():
     top = [{}, {}, {}, {" 4": math.log(0.5), " 5": math.log(0.25), " 3": math.log(0.25)}]
     out = get_template("prometheus-absolute").read_logprobs(tokens, top)
     assert out["expected_score"] == pytest.approx(4.0)
+
+
+def test_read_logprobs_score_pair_with_split_ten():
+    import math
+
+    # "10 7" in a vocabulary that spells 10 as "1", "0"
+    tokens = ["1", "0", " ", "7"]
+    top = [{"1": math.log(0.8), "9": math.log(0.2)}, {"0": math.log(0.5), "\n": math.log(0.5)}, {},
+           {"7": math.log(0.6), "8": math.log(0.4)}]
+    out = get_template("judgelm").read_logprobs(tokens, top)
+    # first score: P(10) = 0.8 * 0.5, P(1) = 0.4, P(9) = 0.2 -> 4 + 0.4 + 1.8
+    assert out["expected_scores"] == pytest.approx([6.2, 7.4])
+    assert out["probs"]["1"] == pytest.approx(0.4 + 0.2, abs=1e-5)  # 10 and 9 beat 7 and 8; 1 loses
+    assert sum(out["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_read_logprobs_second_slot_follows_the_first():
+    import math
+
+    tokens = ["8", " ", "6"]
+    top = [{"8": 0.0}, {}, {"6": math.log(0.5), "7": math.log(0.5)}]
+    out = get_template("judgelm").read_logprobs(tokens, top)
+    assert out["expected_scores"] == pytest.approx([8.0, 6.5])
+    assert out["probs"] == pytest.approx({"1": 1.0, "2": 0.0, "tie": 0.0}, abs=1e-5)

@@ -1,0 +1,105 @@
+"""Offline batch inference with vLLM (`vllm.LLM`): the fast path for `judgeforge score`.
+
+One engine per backend; LoRA through `LoRARequest`; structured outputs for `verdict` mode; top
+logprobs for `logprob` mode; prefix caching on, so the two orders of a pair (and every item of a
+template) share the prompt's common beginning. Prompts too long for the context become
+per-request errors instead of failing the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import Generation, GenerationParams, Request
+
+
+def lora_rank(adapter: str | os.PathLike) -> int:
+    """The LoRA rank recorded in a PEFT adapter folder (vLLM's --max-lora-rank must cover it)."""
+    config = Path(adapter) / "adapter_config.json"
+    if not config.exists():
+        raise ConfigError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
+    return int(json.loads(config.read_text())["r"])
+
+
+def chat_or_raw(tokenizer, prompt) -> str:
+    """The prompt text the model sees: the chat template applied to the messages where the tokenizer
+    has one, else the template's raw completion prompt (JudgeLM/PandaLM-style base models)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
+    return prompt.text
+
+
+class VLLMBackend:
+    def __init__(self, model: str, *, adapter: str | None = None, name: str | None = None,
+                 tensor_parallel_size: int = 1, max_model_len: int | None = None, seed: int = 0,
+                 gpu_memory_utilization: float | None = None, **engine_kwargs):
+        from vllm import LLM
+        from vllm.lora.request import LoRARequest
+
+        kwargs = dict(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed,
+                      enable_prefix_caching=True, **engine_kwargs)
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
+        if gpu_memory_utilization:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        if adapter:
+            kwargs.update(enable_lora=True, max_lora_rank=_supported_rank(lora_rank(adapter)), max_loras=1)
+        self.llm = LLM(**kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+        self.lora = LoRARequest(Path(adapter).name, 1, str(adapter)) if adapter else None
+        self.name = name or Path(adapter or model).name
+
+    def _sampling(self, params: GenerationParams):
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return SamplingParams(
+            max_tokens=params.max_tokens, temperature=params.temperature, seed=params.seed,
+            logprobs=params.logprobs, stop=list(params.stop) or None,
+            structured_outputs=StructuredOutputsParams(regex=params.regex) if params.regex else None,
+        )
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        texts, sampling, index = [], [], []
+        for i, request in enumerate(requests):
+            text = chat_or_raw(self.tokenizer, request.prompt)
+            n_tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if n_tokens + request.params.max_tokens > self.max_model_len:
+                results[i] = Generation(text="", usage={"prompt_tokens": n_tokens, "completion_tokens": 0},
+                                        error=f"prompt of {n_tokens} tokens + {request.params.max_tokens} to generate "
+                                              f"exceeds the model context of {self.max_model_len}")
+                continue
+            texts.append(text)
+            sampling.append(self._sampling(request.params))
+            index.append(i)
+        if texts:
+            outputs = self.llm.generate(texts, sampling, lora_request=self.lora, use_tqdm=False)
+            for i, output in zip(index, outputs):
+                results[i] = _generation(output)
+        return results
+
+
+def _supported_rank(rank: int) -> int:
+    """vLLM accepts only these --max-lora-rank values; take the smallest that covers the adapter."""
+    for allowed in (1, 8, 16, 32, 64, 128, 256, 320, 512):
+        if rank <= allowed:
+            return allowed
+    raise ConfigError(f"LoRA rank {rank} is larger than vLLM supports (512)")
+
+
+def _generation(output) -> Generation:
+    completion = output.outputs[0]
+    tokens = top = None
+    if completion.logprobs:
+        tokens, top = [], []
+        for token_id, position in zip(completion.token_ids, completion.logprobs):
+            tokens.append(position[token_id].decoded_token or "")
+            top.append({lp.decoded_token: lp.logprob for lp in position.values() if lp.decoded_token is not None})
+    usage = {"prompt_tokens": len(output.prompt_token_ids or []), "completion_tokens": len(completion.token_ids)}
+    return Generation(text=completion.text, tokens=tokens, top_logprobs=top, usage=usage)

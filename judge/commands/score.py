@@ -1,0 +1,48 @@
+"""`judgeforge score`."""
+
+from __future__ import annotations
+
+import os
+
+
+def cmd_score(args) -> int:
+    from ..score import ScoreConfig, score
+
+    config = ScoreConfig(
+        input=args.input, out=args.out, backend=args.backend, model=args.model, adapter=args.adapter,
+        template=args.template, swap=args.swap, mode=args.mode, max_tokens=args.max_tokens, batch_size=args.batch_size,
+        name=args.name, base_url=args.base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+        concurrency=args.concurrency, tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len,
+        limit=args.limit,
+    )
+    counts = score(config)
+    print(f"wrote {counts['verdicts']} verdicts to {args.out} ({counts['judged_now']} judged now, "
+          f"{counts['resumed']} resumed, {counts['parse_failures']} unparsed)")
+    return 0
+
+
+def register(verbs) -> None:
+    p = verbs.add_parser("score", help="judge a dataset offline (vLLM, transformers, or an OpenAI-compatible server)",
+                         description="Batch-judge items and write predictions.jsonl (Verdict records). Resumable: a "
+                                     "rerun skips what is already judged.")
+    p.add_argument("--input", required=True, help="items JSONL (PairItems or SingleItems)")
+    p.add_argument("--backend", required=True, choices=["vllm", "hf", "openai"],
+                   help="vllm: offline vllm.LLM; hf: transformers+peft; openai: any OpenAI-compatible endpoint")
+    p.add_argument("--model", required=True, help="model path (vllm/hf) or served model name (openai)")
+    p.add_argument("--adapter", help="LoRA adapter folder (its judgeforge.json gives the template)")
+    p.add_argument("--template", help="template name (default: the adapter's, else judgelm / prometheus-absolute)")
+    p.add_argument("--swap", action="store_true", help="judge both answer orders (pairwise)")
+    p.add_argument("--mode", default="full", choices=["full", "verdict", "logprob"],
+                   help="full: free text, parsed; verdict: structured output, always parses; "
+                        "logprob: verdict-token probabilities / expected score")
+    p.add_argument("--out", required=True, help="predictions JSONL")
+    p.add_argument("--name", help="judge name recorded in the verdicts (default: adapter or model folder name)")
+    p.add_argument("--max-tokens", type=int, default=512, help="generation budget in full mode")
+    p.add_argument("--batch-size", type=int, default=256, help="items per backend call (and per resume checkpoint)")
+    p.add_argument("--base-url", help="openai backend: the endpoint (default OPENAI_BASE_URL)")
+    p.add_argument("--api-key", help="openai backend: the key (default OPENAI_API_KEY)")
+    p.add_argument("--concurrency", type=int, default=16, help="openai backend: requests in flight")
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm backend: GPUs per model")
+    p.add_argument("--max-model-len", type=int, help="vllm backend: context length")
+    p.add_argument("--limit", type=int, help="score only the first N items")
+    p.set_defaults(func=cmd_score)
