@@ -73,20 +73,25 @@ def resolve_template(config: ScoreConfig, items: list) -> Template:
 
 
 def make_backend(config: ScoreConfig) -> Backend:
+    """The backend `config` names; the judge's name in verdicts is --name, else the adapter's or
+    the model's folder name, the same whichever backend judges."""
     if config.backend == "vllm":
         from .backends.vllm import VLLMBackend
 
-        return VLLMBackend(config.model, adapter=config.adapter, name=config.name,
-                           tensor_parallel_size=config.tensor_parallel_size, max_model_len=config.max_model_len,
-                           **config.extra)
-    if config.backend == "hf":
+        backend = VLLMBackend(config.model, adapter=config.adapter, tensor_parallel_size=config.tensor_parallel_size,
+                              max_model_len=config.max_model_len, **config.extra)
+    elif config.backend == "hf":
         from .backends.hf import HFBackend
 
-        return HFBackend(config.model, adapter=config.adapter, name=config.name, **config.extra)
-    from .backends.openai import OpenAIBackend
+        backend = HFBackend.from_pretrained(config.model, config.adapter, **config.extra)
+    else:
+        from .backends.openai import OpenAIBackend
 
-    return OpenAIBackend(model=config.adapter and Path(config.adapter).name or config.model, base_url=config.base_url,
-                         api_key=config.api_key, concurrency=config.concurrency, name=config.name, **config.extra)
+        served = Path(config.adapter).name if config.adapter else config.model
+        backend = OpenAIBackend(model=served, base_url=config.base_url, api_key=config.api_key,
+                                concurrency=config.concurrency, **config.extra)
+    backend.name = config.name or Path(config.adapter or config.model).name
+    return backend
 
 
 def _partial_paths(out: Path) -> tuple[Path, Path]:
@@ -118,16 +123,22 @@ def score(config: ScoreConfig, backend: Backend | None = None, *, progress: bool
     pending = len(wanted - done)
     started, judged = time.monotonic(), 0
     if pending:
+        owned = backend is None
         backend = backend or make_backend(config)
         from tqdm import tqdm
 
-        with tqdm(total=len(wanted), initial=len(wanted) - pending, unit="call", desc=f"score {backend.name}",
-                  disable=not progress, dynamic_ncols=True) as bar:
-            for batch in iter_verdicts(items, template, backend, mode=config.mode, swap=config.swap,
-                                       batch_size=config.batch_size, params=params, done=done, progress=bar):
-                log.append(batch)
-                kept.extend(batch)
-                judged += len(batch)
+        try:
+            with tqdm(total=len(wanted), initial=len(wanted) - pending, unit="call", desc=f"score {backend.name}",
+                      disable=not progress, dynamic_ncols=True) as bar:
+                for batch in iter_verdicts(items, template, backend, mode=config.mode, swap=config.swap,
+                                           batch_size=config.batch_size, params=params, done=done, progress=bar):
+                    log.append(batch)
+                    kept.extend(batch)
+                    judged += len(batch)
+        finally:
+            log.close()
+            if owned and hasattr(backend, "close"):
+                backend.close()
     log.close()
     by_key = {(v.id, v.order): v for v in kept}
     ordered = [by_key[(i.id, o)] for i in items for o in orders_for(config.swap, template.mode) if (i.id, o) in by_key]

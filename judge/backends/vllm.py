@@ -34,8 +34,7 @@ def chat_or_raw(tokenizer, prompt) -> str:
 
 
 class VLLMBackend:
-    def __init__(self, model: str, *, adapter: str | None = None, name: str | None = None,
-                 tensor_parallel_size: int = 1, max_model_len: int | None = None, seed: int = 0,
+    def __init__(self, model: str, *, adapter: str | None = None, tensor_parallel_size: int = 1, max_model_len: int | None = None, seed: int = 0,
                  gpu_memory_utilization: float | None = None, **engine_kwargs):
         from vllm import LLM
         from vllm.lora.request import LoRARequest
@@ -52,7 +51,11 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self.lora = LoRARequest(Path(adapter).name, 1, str(adapter)) if adapter else None
-        self.name = name or Path(adapter or model).name
+        self.name = Path(adapter or model).name
+
+    def close(self) -> None:
+        """Stop the engine's worker processes now rather than at interpreter exit."""
+        self.llm.llm_engine.engine_core.shutdown()
 
     def _sampling(self, params: GenerationParams):
         from vllm import SamplingParams
