@@ -1,13 +1,15 @@
 """A transformers (+ peft) backend: the judge as a local model in this process, either loaded from
-folders (`HFBackend.from_pretrained(base, adapter)`) or wrapping a live model, as the evaluation
-during training does. Batches are length-sorted and left-padded; results come back in request order.
+folders (`HFBackend("models/base", adapter="runs/x/adapter")`) or wrapping a live model and
+tokenizer, as the evaluation during training does. Batches are length-sorted and left-padded;
+results come back in request order.
 
-Verdict-mode requests (a `regex`) are decoded by scoring the verdict tokens of the template whose
-verdict regex it is: for each of its `logprob_slots`, one forward pass on the prompt plus the reply
-so far, restricted to the tokens that spell one of the slot's values and keep the reply matching the
-regex. So the reply always parses, and the per-slot distributions (over the allowed tokens, as with
-vLLM's structured output) are returned for `logprob` mode. Templates without slots fall back to
-short greedy generation.
+Verdict-mode requests (a `regex`) are decoded under the regex, as vLLM's structured output does:
+each step scores only the tokens that keep the reply a prefix of a match (the end of sequence once
+it is a whole match), so the reply always parses. Text the regex forces ("[RESULT]") is written
+without asking the model, and a step with a single allowed token needs no forward pass, so a reply
+costs one forward pass per real choice (JudgeLM's "8 6": two). With `logprobs`, each choice carries
+the distribution over the allowed tokens, which `Template.read_logprobs` turns into verdict
+probabilities.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-import regex as partial_re  # `re` has no partial matching; the `regex` package (a transformers dependency) has
+import regex  # `re` has no partial matching; the `regex` package (a transformers dependency) has
 import torch
 
 from ..errors import ConfigError
-from ..templates import LogprobSlot, Prompt, get_template, list_templates
 from .base import Generation, GenerationParams, Request
+from .vllm import chat_or_raw
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_SEPARATORS = ("", " ")  # literal text tried between the reply so far and a verdict token
 
 
 def check_model_path(path: str | os.PathLike, what: str = "model") -> None:
@@ -60,45 +61,26 @@ def load_model(path: str | os.PathLike, *, dtype: str = "auto", device_map=None,
         raise ConfigError(f"cannot load the model from {path}: {e}") from None
 
 
-def slots_for_regex(verdict_regex: str) -> tuple[LogprobSlot, ...]:
-    """The verdict slots of the registered template(s) with this verdict regex; () when none has
-    slots or two templates disagree about them."""
-    found = [get_template(n).logprob_slots for n in list_templates() if get_template(n).verdict_regex == verdict_regex]
-    return found[0] if found and all(slots == found[0] for slots in found) else ()
-
-
 class HFBackend:
-    """`Backend` over a transformers causal LM (a peft model included)."""
+    """`Backend` over a transformers causal LM. `model` is a folder (loaded, with `adapter` on top
+    and the adapter's tokenizer when it ships one) or a live model (a peft model included), then
+    `tokenizer` is required."""
 
-    def __init__(self, model, tokenizer, *, name: str | None = None, batch_size: int = 8,
-                 chat_template: bool | None = None, max_context: int | None = None):
+    def __init__(self, model, tokenizer=None, *, adapter: str | os.PathLike | None = None, name: str | None = None,
+                 dtype: str = "auto", device: str | None = None, batch_size: int = 8, max_context: int | None = None):
+        if isinstance(model, (str, os.PathLike)):
+            name = name or Path(adapter or model).name
+            model, tokenizer = _load(model, adapter, dtype, device)
+        elif tokenizer is None or adapter is not None:
+            raise TypeError("a live model needs its tokenizer, and takes no adapter path (wrap it with peft first)")
         self.model, self.tokenizer = model, tokenizer
-        self.name = name or getattr(model.config, "_name_or_path", None) or "hf-model"
+        self.name = name or Path(getattr(model.config, "_name_or_path", "") or "hf-model").name
         self.batch_size = batch_size
-        # Chat models get the template's messages through their chat template; others the raw prompt.
-        self.chat = bool(tokenizer.chat_template) if chat_template is None else chat_template
         self.max_context = max_context or getattr(model.config, "max_position_embeddings", None)
         eos = model.generation_config.eos_token_id if model.generation_config else None
         self.eos_ids = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None] or [tokenizer.eos_token_id]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
-        self._vocab: list[str] | None = None
-        self._slot_tokens: dict[tuple, list[tuple[int, str]]] = {}
-
-    @classmethod
-    def from_pretrained(cls, base: str | os.PathLike, adapter: str | os.PathLike | None = None, *,
-                        dtype: str = "auto", device: str | None = None, **kwargs) -> HFBackend:
-        """Base model folder plus an optional PEFT adapter folder (its tokenizer is used when it ships one)."""
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_model(base, dtype=dtype, device_map=device)
-        tokenizer_source = base
-        if adapter is not None:
-            from peft import PeftModel
-
-            check_model_path(adapter, "adapter")
-            model = PeftModel.from_pretrained(model, str(adapter))
-            if (Path(adapter) / "tokenizer_config.json").exists():
-                tokenizer_source = adapter
-        return cls(model, load_tokenizer(tokenizer_source), name=str(adapter or base), **kwargs)
+        self._constraints: dict[str, _Constraint] = {}
 
     # ---- the Backend interface -------------------------------------------------------------
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
@@ -116,27 +98,28 @@ class HFBackend:
                 indices.sort(key=lambda i: -len(encoded[i]))  # similar lengths share a batch: little padding
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start:start + self.batch_size]
-                    for i, generation in zip(chunk, self._run(params, [encoded[i] for i in chunk])):
+                    run = self._constrained if params.regex else self._generate
+                    for i, generation in zip(chunk, run(params, [encoded[i] for i in chunk])):
                         results[i] = generation
         return results
 
-    def encode(self, prompt: Prompt) -> list[int]:
-        """The prompt's token ids as this model sees them (chat template with the generation prompt)."""
-        if self.chat:
-            text = self.tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer(prompt.text)["input_ids"]
+    def encode(self, prompt) -> list[int]:
+        """The prompt's token ids as this model sees them (chat template with the generation prompt,
+        else the raw prompt with the tokenizer's special tokens)."""
+        text = chat_or_raw(self.tokenizer, prompt)
+        return self.tokenizer(text, add_special_tokens=not self.tokenizer.chat_template)["input_ids"]
 
     def _refusal(self, request: Request, ids: list[int]) -> str | None:
         if request.adapter not in (None, self.name):
             return f"this backend serves only {self.name}; adapter {request.adapter!r} is not loaded"
-        if self.max_context and len(ids) >= self.max_context:
-            return f"prompt has {len(ids)} tokens; the model's context is {self.max_context}"
+        if self.max_context and len(ids) + request.params.max_tokens > self.max_context:
+            return (f"prompt of {len(ids)} tokens + {request.params.max_tokens} to generate exceeds the model "
+                    f"context of {self.max_context}")
         return None
 
     @contextlib.contextmanager
     def _inference(self):
-        """Eval mode (no dropout) for the call, restoring training mode: training wraps the live model."""
+        """Eval mode (no dropout) for the call, then the caller's mode again: training wraps the live model."""
         training = self.model.training
         self.model.eval()
         try:
@@ -145,28 +128,23 @@ class HFBackend:
         finally:
             self.model.train(training)
 
-    def _run(self, params: GenerationParams, batch: list[list[int]]) -> list[Generation]:
-        slots = slots_for_regex(params.regex) if params.regex else ()
-        if slots:
-            return self._decode_slots(params, slots, batch)
-        return self._generate(params, batch)
-
-    # ---- free generation ------------------------------------------------------------------
     def _pad(self, batch: list[list[int]]) -> dict:
         padded = self.tokenizer.pad({"input_ids": batch}, padding=True, padding_side="left", return_tensors="pt")
-        mask = padded["attention_mask"]
         device = next(self.model.parameters()).device
-        return {"input_ids": padded["input_ids"].to(device), "attention_mask": mask.to(device)}
+        return {"input_ids": padded["input_ids"].to(device), "attention_mask": padded["attention_mask"].to(device)}
 
+    def _usage(self, prompt: list[int], completion: int) -> dict:
+        return {"prompt_tokens": len(prompt), "completion_tokens": completion}
+
+    # ---- free generation ------------------------------------------------------------------
     def _generate(self, params: GenerationParams, batch: list[list[int]]) -> list[Generation]:
         from transformers import GenerationConfig
 
         inputs = self._pad(batch)
         width = inputs["input_ids"].shape[1]
-        room = params.max_tokens if not self.max_context else min(params.max_tokens, self.max_context - width)
         sample = params.temperature > 0
         config = GenerationConfig(
-            max_new_tokens=max(room, 1), do_sample=sample, temperature=params.temperature if sample else None,
+            max_new_tokens=params.max_tokens, do_sample=sample, temperature=params.temperature if sample else None,
             top_k=None, top_p=None, pad_token_id=self.pad_id, eos_token_id=self.eos_ids,
             stop_strings=list(params.stop) or None, return_dict_in_generate=True, output_scores=bool(params.logprobs),
         )
@@ -182,122 +160,162 @@ class HFBackend:
             if params.logprobs:
                 tokens = [self.tokenizer.decode([t]) for t in new[:n]]
                 top = [self._top(out.scores[k][row], params.logprobs) for k in range(n)]
-            generations.append(Generation(text=text, tokens=tokens, top_logprobs=top,
-                                          usage={"prompt_tokens": len(ids), "completion_tokens": n}))
+            generations.append(Generation(text=text, tokens=tokens, top_logprobs=top, usage=self._usage(ids, n)))
         return generations
 
-    def _top(self, scores: torch.Tensor, k: int, ids: list[int] | None = None) -> dict[str, float]:
-        """Top-k token text -> logprob, over `ids` only when given (renormalised over them)."""
+    def _top(self, scores: torch.Tensor, k: int, allowed: list[int] | None = None) -> dict[str, float]:
+        """Top-k token text -> logprob; over the `allowed` ids only when given (renormalised over them).
+        The end of sequence reads as ""."""
         scores = scores.float()
-        if ids is not None:
-            scores = torch.full_like(scores, float("-inf")).index_copy(0, torch.tensor(ids, device=scores.device),
-                                                                     scores[ids])
-        logprobs = torch.log_softmax(scores, dim=-1)
-        values, indices = logprobs.topk(min(k, len(ids) if ids is not None else k))
+        ids = torch.arange(scores.shape[-1], device=scores.device) if allowed is None else torch.tensor(allowed)
+        logprobs = torch.log_softmax(scores[ids.to(scores.device)], dim=-1)
+        values, positions = logprobs.topk(min(k, len(ids)))
         top: dict[str, float] = {}
-        for value, index in zip(values.tolist(), indices.tolist()):
-            top.setdefault(self.tokenizer.decode([index]), value)  # two ids may decode alike: keep the likelier
+        for value, position in zip(values.tolist(), positions.tolist()):
+            token_id = int(ids[position])
+            text = "" if token_id in self.eos_ids else self.tokenizer.decode([token_id])
+            top.setdefault(text, value)  # two ids may decode alike: keep the likelier
         return top
 
-    # ---- verdict decoding by slots --------------------------------------------------------
-    def _decode_slots(self, params: GenerationParams, slots: tuple[LogprobSlot, ...],
-                      batch: list[list[int]]) -> list[Generation]:
+    # ---- decoding under a regex (verdict mode) -------------------------------------------
+    def _constraint(self, pattern: str) -> _Constraint:
+        if pattern not in self._constraints:
+            self._constraints[pattern] = _Constraint(pattern, self.tokenizer, self.eos_ids)
+        return self._constraints[pattern]
+
+    def _constrained(self, params: GenerationParams, batch: list[list[int]]) -> list[Generation]:
+        constraint = self._constraint(params.regex)
         n = len(batch)
-        texts, tokens, tops = [""] * n, [[] for _ in range(n)], [[] for _ in range(n)]
-        errors: list[str | None] = [None] * n
+        texts, new_ids = [""] * n, [[] for _ in range(n)]
+        tokens, tops = [[] for _ in range(n)], [[] for _ in range(n)]
+        done = [False] * n
         generator = torch.Generator().manual_seed(params.seed or 0)
-        for k, slot in enumerate(slots):
-            last = k == len(slots) - 1
-            plans = []
+
+        def take(row: int, token_id: int, top: dict) -> None:
+            new_ids[row].append(token_id)
+            tops[row].append(top)
+            if token_id in self.eos_ids:
+                tokens[row].append("")
+                done[row] = True
+            else:
+                tokens[row].append(self.tokenizer.decode([token_id]))
+                texts[row] += tokens[row][-1]
+
+        prompt = None  # the batch's prompt, run once with a KV cache when the first choice comes
+        while True:
+            choosing = []  # (row, allowed ids) that need the model
             for row in range(n):
-                if errors[row]:
-                    plans.append(None)
-                    continue
-                if slot.prefix and not texts[row].endswith(slot.prefix):
-                    _emit(texts, tokens, tops, row, slot.prefix)
-                plan = self._slot_plan(params.regex, slot, texts[row], last)
-                if plan is None:
-                    errors[row] = f"no verdict token of slot {k + 1} fits {params.regex!r} after {texts[row]!r}"
-                else:
-                    if plan[0]:
-                        _emit(texts, tokens, tops, row, plan[0])
-                plans.append(plan)
-            live = [row for row in range(n) if plans[row] is not None]
-            if not live:
+                while not done[row] and len(new_ids[row]) < params.max_tokens:
+                    forced = constraint.forced(texts[row])
+                    if forced:  # text the regex dictates: written, not scored
+                        for token_id in self.tokenizer(forced, add_special_tokens=False)["input_ids"]:
+                            take(row, token_id, {})
+                        continue
+                    allowed = constraint.allowed(texts[row])
+                    if len(allowed) == 1:
+                        take(row, allowed[0], {})
+                        continue
+                    if allowed:
+                        choosing.append((row, allowed))
+                    else:
+                        done[row] = True  # a whole match nothing can extend, or no token fits (reply fails to parse)
+                    break
+            if not choosing:
                 break
-            logits = self._next_logits([batch[row] + self._ids(texts[row]) for row in live])
-            for row, scores in zip(live, logits):
-                _, candidates = plans[row]
-                ids = [token_id for token_id, _, _ in candidates]
-                restricted = scores.float()[ids].cpu()
+            prompt = prompt or _CachedPrompt(self.model, self._pad(batch))
+            logits = prompt.next_logits(new_ids, self.pad_id)
+            for row, allowed in choosing:
+                restricted = logits[row].float()[allowed].cpu()
                 if params.temperature > 0:
-                    pick = int(torch.multinomial(torch.softmax(restricted / params.temperature, -1), 1,
-                                                 generator=generator))
+                    probs = torch.softmax(restricted / params.temperature, -1)
+                    pick = int(torch.multinomial(probs, 1, generator=generator))
                 else:
                     pick = int(restricted.argmax())
-                _, token, tail = candidates[pick]
-                texts[row] += token
-                tokens[row].append(token)
-                tops[row].append(self._top(scores, params.logprobs or len(ids), ids))
-                if tail:  # the rest of a value the tokenizer splits ("T" + "ie")
-                    _emit(texts, tokens, tops, row, tail)
-        out = []
-        for row, ids in enumerate(batch):
-            if errors[row]:
-                out.append(Generation(text="", error=errors[row], usage={"prompt_tokens": len(ids), "completion_tokens": 0}))
-                continue
-            usage = {"prompt_tokens": len(ids), "completion_tokens": len(self._ids(texts[row]))}
-            out.append(Generation(text=texts[row], tokens=tokens[row] if params.logprobs else None,
-                                  top_logprobs=tops[row] if params.logprobs else None, usage=usage))
-        return out
-
-    def _slot_plan(self, verdict_regex: str, slot: LogprobSlot, text: str, last: bool):
-        """(lead, [(token id, token text, tail)]): the literal `lead` to append before scoring, and the
-        tokens that start one of the slot's values (same label) so that `text + lead + token + tail`
-        still matches the regex (fully, for the last slot). One lead per reply: one forward pass."""
-        for lead in _SEPARATORS:
-            candidates = []
-            for token_id, token in self._tokens_of(slot):
-                label = slot.values[token.strip()]
-                for space in _SEPARATORS:
-                    replies = [space + v for v, l in slot.values.items() if l == label]
-                    reply = next((r for r in replies if r.startswith(lead + token)
-                                  and partial_re.fullmatch(verdict_regex, text + r, partial=not last)), None)
-                    if reply is not None:
-                        candidates.append((token_id, token, reply[len(lead + token):]))
-                        break
-            if candidates:
-                return lead, candidates
-        return None
-
-    def _tokens_of(self, slot: LogprobSlot) -> list[tuple[int, str]]:
-        """Vocabulary tokens whose text, stripped, is one of the slot's values (how `read_logprobs`
-        recognises them); special tokens excluded."""
-        key = tuple(sorted(slot.values))
-        if key not in self._slot_tokens:
-            if self._vocab is None:
-                self._vocab = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
-            special = set(self.tokenizer.all_special_ids)
-            self._slot_tokens[key] = [(i, t) for i, t in enumerate(self._vocab)
-                                      if t.strip() in slot.values and t and i not in special]
-        return self._slot_tokens[key]
-
-    def _ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-
-    def _next_logits(self, sequences: list[list[int]]) -> torch.Tensor:
-        """Next-token logits after each sequence: one left-padded forward pass, last position only."""
-        inputs = self._pad(sequences)
-        positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # left padding shifts positions
-        out = self.model(**inputs, position_ids=positions, logits_to_keep=1, use_cache=False)
-        return out.logits[:, -1, :]
+                take(row, allowed[pick], self._top(logits[row], params.logprobs or 1, allowed))
+        return [Generation(text=texts[row], tokens=tokens[row] if params.logprobs else None,
+                           top_logprobs=tops[row] if params.logprobs else None,
+                           usage=self._usage(batch[row], len(new_ids[row]))) for row in range(n)]
 
 
-def _emit(texts: list[str], tokens: list[list[str]], tops: list[list[dict]], row: int, literal: str) -> None:
-    """Literal reply text the model is not asked about (a slot's prefix, a separator)."""
-    texts[row] += literal
-    tokens[row].append(literal)
-    tops[row].append({})
+class _CachedPrompt:
+    """A left-padded batch of prompts run once with a KV cache; `next_logits` then costs only the
+    few reply tokens written since (each row's, right-padded), and the cache is cut back after."""
+
+    def __init__(self, model, inputs: dict):
+        self.model, self.mask = model, inputs["attention_mask"]
+        positions = (self.mask.cumsum(-1) - 1).clamp(min=0)  # left padding shifts positions
+        out = model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+        self.cache, self.first = out.past_key_values, out.logits[:, -1, :]
+        self.lengths = self.mask.sum(-1, keepdim=True)
+
+    def next_logits(self, replies: list[list[int]], pad_id: int) -> torch.Tensor:
+        width = max(len(r) for r in replies)
+        if width == 0:
+            return self.first
+        device = self.mask.device
+        ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in replies], device=device)
+        reply_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in replies], device=device)
+        out = self.model(input_ids=ids, attention_mask=torch.cat([self.mask, reply_mask.to(self.mask.dtype)], -1),
+                         position_ids=self.lengths + torch.arange(width, device=device), past_key_values=self.cache,
+                         use_cache=True)
+        self.cache.crop(-width)
+        last = torch.tensor([max(len(r) - 1, 0) for r in replies], device=device)
+        logits = out.logits[torch.arange(len(replies), device=device), last]
+        empty = torch.tensor([len(r) == 0 for r in replies], device=device)
+        return torch.where(empty[:, None], self.first, logits)
+
+
+class _Constraint:
+    """Which tokens may follow a reply so that it stays a prefix of a `pattern` match. The answers
+    depend only on the text so far, so they are cached: a verdict regex has a handful of states."""
+
+    def __init__(self, pattern: str, tokenizer, eos_ids: list[int]):
+        self.pattern = regex.compile(pattern)
+        special = set(tokenizer.all_special_ids)
+        vocab = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        self.vocab = [(i, t) for i, t in enumerate(vocab) if t and i not in special]
+        self.chars = sorted({t[0] for _, t in self.vocab})
+        self.eos_ids = eos_ids
+        self._allowed: dict[str, list[int]] = {}
+        self._forced: dict[str, str] = {}
+
+    def _viable(self, text: str) -> bool:
+        return self.pattern.fullmatch(text, partial=True) is not None
+
+    def allowed(self, text: str) -> list[int]:
+        if text not in self._allowed:
+            ids = [i for i, t in self.vocab if self._viable(text + t)]
+            if self.pattern.fullmatch(text):
+                ids += self.eos_ids[:1]
+            self._allowed[text] = ids
+        return self._allowed[text]
+
+    def forced(self, text: str) -> str:
+        """The characters the pattern dictates after `text`, up to (not including) whitespace: a
+        token often carries its leading space (" A"), so the model keeps choosing how to spell it."""
+        if text not in self._forced:
+            run = ""
+            while not self.pattern.fullmatch(text + run):
+                nexts = [c for c in self.chars if self._viable(text + run + c)]
+                if len(nexts) != 1 or nexts[0].isspace():
+                    break
+                run += nexts[0]
+            self._forced[text] = run
+        return self._forced[text]
+
+
+def _load(base, adapter, dtype: str, device: str | None):
+    """Base model (+ PEFT adapter) and the tokenizer (the adapter's when it ships one)."""
+    model = load_model(base, dtype=dtype, device_map=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    tokenizer_source = base
+    if adapter is not None:
+        from peft import PeftModel
+
+        check_model_path(adapter, "adapter")
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if (Path(adapter) / "tokenizer_config.json").exists():
+            tokenizer_source = adapter
+    return model, load_tokenizer(tokenizer_source)
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

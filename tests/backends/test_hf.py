@@ -5,7 +5,7 @@ import math
 import pytest
 
 from judge.backends import GenerationParams, Request
-from judge.backends.hf import HFBackend, slots_for_regex
+from judge.backends.hf import HFBackend
 from judge.errors import ConfigError
 from judge.judging import judge_items, params_for, request_for
 from judge.records import PairItem, SingleItem
@@ -36,10 +36,10 @@ def test_batches_are_length_sorted_but_results_come_back_in_request_order(tiny_l
 def test_chat_template_is_used_when_the_tokenizer_has_one(tiny_llama):
     model, tokenizer = tiny_llama
     p = prompt(3)
-    with_chat = HFBackend(model, tokenizer).encode(p)
-    raw = HFBackend(model, tokenizer, chat_template=False).encode(p)
-    assert "<|im_start|>assistant" in tokenizer.decode(with_chat)
-    assert tokenizer.decode(raw).strip().endswith(p.text) and "<|im_start|>" not in tokenizer.decode(raw)
+    assert "<|im_start|>assistant" in tokenizer.decode(HFBackend(model, tokenizer).encode(p))
+    tokenizer.chat_template = None  # a base model: the template's raw completion prompt
+    raw = tokenizer.decode(HFBackend(model, tokenizer).encode(p))
+    assert raw.strip().endswith(p.text) and "<|im_start|>" not in raw
 
 
 def test_sampling_honours_the_seed(tiny_llama):
@@ -49,7 +49,7 @@ def test_sampling_honours_the_seed(tiny_llama):
     assert backend.generate([Request(prompt(4), params)])[0].text == first
 
 
-@pytest.mark.parametrize("name", [n for n in list_templates() if get_template(n).logprob_slots])
+@pytest.mark.parametrize("name", [n for n in list_templates() if get_template(n).verdict_regex])
 def test_verdict_mode_always_parses(tiny_llama, name):
     template = get_template(name)
     item = PAIR if template.mode == "pairwise" else SINGLE
@@ -57,12 +57,20 @@ def test_verdict_mode_always_parses(tiny_llama, name):
     assert verdicts and all(v.parse_ok for v in verdicts), [v.raw for v in verdicts]
 
 
-def test_pandalm_tie_is_spelled_out_from_its_first_token(tiny_llama):
-    """SmolLM2 splits "Tie" into "T" + "ie": choosing "T" must still give a reply that parses."""
+def test_the_regex_decides_which_tokens_may_come_next(tiny_llama):
+    """SmolLM2 spells "Tie" as "T" + "ie" and "10" as "1" + "0": both stay reachable; forced text
+    ("[RESULT]") is written without asking the model, up to a space the model may fold into " A"."""
     backend = HFBackend(*tiny_llama)
-    slot = get_template("pandalm").logprob_slots[0]
-    lead, candidates = backend._slot_plan("(1|2|Tie)", slot, "", last=True)
-    assert lead == "" and {(token, tail) for _, token, tail in candidates} == {("1", ""), ("2", ""), ("T", "ie")}
+    decode = backend.tokenizer.decode
+    pandalm = backend._constraint("(1|2|Tie)")
+    assert {"1", "2", "T"} <= {decode([i]) for i in pandalm.allowed("")} and pandalm.forced("T") == "ie"
+    judgelm = backend._constraint(r"([1-9]|10) ([1-9]|10)")
+    assert {decode([i]) for i in judgelm.allowed("1")} == {"0", " "}
+    assert [decode([i]) for i in judgelm.allowed("8")] == [" "]
+    assert {decode([i]) for i in judgelm.allowed("8 1")} == {"0", "<|im_end|>"}  # "8 1" may end or go on to 10
+    assert judgelm.allowed("8 10") == backend.eos_ids[:1]  # nothing extends a whole "10": only the end
+    relative = backend._constraint(r"\[RESULT\] (A|B)")
+    assert relative.forced("") == "[RESULT]" and " A" in {decode([i]) for i in relative.allowed("[RESULT]")}
 
 
 @pytest.mark.parametrize("name", ["pandalm", "prometheus-relative", "prometheus-absolute", "rag-relevancy"])
@@ -86,17 +94,10 @@ def test_logprobs_without_a_regex_come_from_free_generation(tiny_llama):
     assert all(len(top) <= 3 and all(lp <= 0 for lp in top.values()) for top in gen.top_logprobs)
 
 
-def test_templates_without_slots_fall_back_to_short_generation(tiny_llama):
-    template = get_template("score-100")
-    assert slots_for_regex(template.verdict_regex) == ()
-    (gen,) = HFBackend(*tiny_llama).generate([request_for(template, SINGLE, "ab", params_for(template, "verdict"))])
-    assert gen.error is None and gen.usage["completion_tokens"] <= template.verdict_max_tokens
-
-
 def test_a_prompt_longer_than_the_context_is_an_error_not_an_exception(tiny_llama):
     backend = HFBackend(*tiny_llama)  # context 512
     gens = backend.generate([Request(prompt(600), GenerationParams(max_tokens=3)), Request(prompt(3), GenerationParams(max_tokens=3))])
-    assert gens[0].error and "context is 512" in gens[0].error and gens[0].text == ""
+    assert gens[0].error and "context of 512" in gens[0].error and gens[0].text == ""
     assert gens[1].error is None
     (verdict,) = judge_items([PAIR.__class__(**{**PAIR.__dict__, "answer1": "word " * 600})], get_template("pandalm"),
                              backend, mode="verdict")
@@ -117,8 +118,8 @@ def test_loads_base_and_adapter_from_folders(tiny_llama_path, tmp_path):
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_path),
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     model.save_pretrained(tmp_path / "adapter")
-    backend = HFBackend.from_pretrained(tiny_llama_path, tmp_path / "adapter", dtype="float32")
-    assert backend.name == str(tmp_path / "adapter") and hasattr(backend.model, "peft_config")
+    backend = HFBackend(tiny_llama_path, adapter=tmp_path / "adapter", dtype="float32")
+    assert backend.name == "adapter" and hasattr(backend.model, "peft_config")
     (gen,) = backend.generate([Request(prompt(3), GenerationParams(max_tokens=2))])
     assert gen.error is None
 
@@ -126,4 +127,24 @@ def test_loads_base_and_adapter_from_folders(tiny_llama_path, tmp_path):
 def test_missing_model_path_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="nope.*does not exist"):
-        HFBackend.from_pretrained(tmp_path / "nope")
+        HFBackend(tmp_path / "nope")
+
+
+def test_cached_prompt_logits_equal_a_full_forward_pass(tiny_llama):
+    """Verdict decoding runs the prompt once and then only the reply tokens: same logits as running
+    prompt + reply from scratch, row by row, whatever the padding."""
+    import torch
+
+    from judge.backends.hf import _CachedPrompt
+
+    model, tokenizer = tiny_llama
+    backend = HFBackend(model, tokenizer)
+    prompts = [backend.encode(prompt(n)) for n in (12, 3, 7)]
+    replies = [[33, 216], [], [40]]
+    with torch.inference_mode():
+        cached = _CachedPrompt(model, backend._pad(prompts))
+        for _ in range(2):  # the cache is cut back after each call: asking twice gives the same answer
+            got = cached.next_logits(replies, backend.pad_id)
+            for row, (p, r) in enumerate(zip(prompts, replies)):
+                want = model(input_ids=torch.tensor([p + r])).logits[0, -1]
+                torch.testing.assert_close(got[row], want, atol=1e-4, rtol=1e-4)
