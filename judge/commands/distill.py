@@ -1,0 +1,83 @@
+"""`judgeforge distill`."""
+
+from __future__ import annotations
+
+
+def _config(args):
+    from ..distill import DistillConfig
+    from ..teacher import TeacherConfig
+
+    teacher = TeacherConfig(model=args.teacher_model, base_url=args.teacher_base_url, concurrency=args.concurrency,
+                            timeout=args.timeout, max_retries=args.max_retries, temperature=args.temperature,
+                            seed=args.seed, max_tokens=args.max_tokens)
+    return DistillConfig(input=args.input, template=args.template, teacher=teacher, out=args.out, mode=args.mode,
+                         swap=args.swap, samples=args.samples, max_cost=args.max_cost,
+                         reference_free_rewrite=args.reference_free_rewrite, prices=args.prices,
+                         progress=not args.no_progress)
+
+
+def print_estimate(plan: dict) -> None:
+    cost = "unknown" if plan["cost_usd"] is None else f"${plan['cost_usd']:.4f}, at most ${plan['cost_usd_max']:.4f}"
+    print(f"dry run, nothing sent: {plan['calls_total']} calls to {plan['model']} ({plan['items']} items x "
+          f"{plan['orders']} order(s) x {plan['samples']} sample(s), plus rewrites if any); "
+          f"{plan['calls_cached']} cached, {plan['calls_to_send']} to send")
+    print(f"estimated input tokens:  {plan['input_tokens']:,} ({plan['token_estimate']})")
+    print(f"estimated output tokens: {plan['output_tokens_typical']:,} if replies average "
+          f"{plan['typical_reply_tokens']} tokens, at most {plan['output_tokens_max']:,}")
+    print(f"estimated cost: {cost}")
+    print(f"price: {plan['price']}")
+
+
+def print_stats(stats: dict, out: str) -> None:
+    run = stats["this_run"]
+    retries = ", ".join(f"{k} {v}" for k, v in run["retries"].items() if v) or "none"
+    cost = "unknown" if stats["cost_usd"] is None else f"${stats['cost_usd']:.4f}"
+    print(f"{stats['verdicts']} verdicts ({stats['parse_failures']} unparsed) in {out}/verdicts.jsonl; "
+          f"this run: {run['sent']} calls sent, {run['cache_hits']} cached, retries: {retries}, "
+          f"{run['wall_seconds']:.1f} s")
+    print(f"teacher cost so far: {cost} (price: {stats['price']})")
+
+
+def cmd_distill(args) -> int:
+    from ..distill import distill, estimate
+
+    config = _config(args)
+    if args.dry_run:
+        print_estimate(estimate(config))
+        return 0
+    print_stats(distill(config), args.out)
+    return 0
+
+
+def register(verbs) -> None:
+    import argparse
+
+    p = verbs.add_parser("distill", help="collect a teacher's verdicts (cached, resumable, costed)",
+                         description="Ask an OpenAI-compatible teacher (OpenAI, a vLLM server, Ollama) for a verdict "
+                                     "on every item, both answer orders for pairs. Replies are cached in "
+                                     "OUT/cache.sqlite: a rerun sends only what is missing. Writes OUT/items.jsonl, "
+                                     "OUT/verdicts.jsonl, OUT/stats.json, OUT/manifest.json. The key comes from "
+                                     "OPENAI_API_KEY, the endpoint from --teacher-base-url or OPENAI_BASE_URL.")
+    p.add_argument("--input", required=True, help="items JSONL (pairs for pairwise templates, single answers for pointwise)")
+    p.add_argument("--mode", required=True, choices=["pairwise", "pointwise"], help="must match the template's mode")
+    p.add_argument("--template", required=True, help="prompt template name (see the README's template table)")
+    p.add_argument("--teacher-model", required=True, help="model name at the endpoint, e.g. gpt-4o")
+    p.add_argument("--teacher-base-url", help="OpenAI-compatible endpoint ending in /v1 (default: OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
+    p.add_argument("--swap", action=argparse.BooleanOptionalAction, default=True,
+                   help="pairwise: judge both answer orders (default on)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--samples", type=int, default=1, help="ask K times per item and order (use with --temperature > 0)")
+    p.add_argument("--max-cost", type=float, help="USD budget for the whole job; stops cleanly before exceeding it")
+    p.add_argument("--dry-run", action="store_true", help="count calls, estimate tokens and cost; send nothing")
+    p.add_argument("--reference-free-rewrite", action="store_true",
+                   help="pointwise: a second turn rewrites each reference-based critique without the reference "
+                        "(CritiqueLLM), the target for the no-reference prompt")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (sample k uses seed + k; default 0)")
+    p.add_argument("--max-tokens", type=int, default=1024, help="reply length limit (default 1024)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request attempt (default 120)")
+    p.add_argument("--max-retries", type=int, default=6, help="retries per request on 429/5xx/timeouts (default 6)")
+    p.add_argument("--prices", help="price table YAML (default configs/prices.yaml)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_distill)

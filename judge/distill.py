@@ -1,0 +1,403 @@
+"""Distill: a teacher's verdict on every item (both answer orders for pairs, K samples if asked),
+cached, resumable and costed.
+
+    items.jsonl -> DIR/items.jsonl      (the judged items, for `filter` to render training prompts)
+                   DIR/cache.sqlite     (every reply, committed as it arrives)
+                   DIR/verdicts.jsonl   (rebuilt from the cache in item order after every run)
+                   DIR/stats.json, DIR/manifest.json
+
+Everything is checked (items, template fields, prices) before the first request, so bad input
+costs nothing. A rerun sends only the requests whose reply is not cached; a kill loses at most the
+requests in flight. `--max-cost` admits a request only while the money spent, plus the worst case
+of the requests in flight and of this one, stays within the budget.
+
+CritiqueLLM's reference-free rewrite (`reference_free_rewrite`, pointwise): after a reference-based
+critique, a second turn asks the teacher to rewrite it without the reference; the rewrite is the
+training target for the prompt without the reference (`meta.variant == "reference-free"`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import ReplyCache, request_key
+from .errors import BudgetExceeded, ConfigError, InputError, TemplateError
+from .jsonl import atomic_open, iter_json_rows, read_items, write_json, write_jsonl
+from .judging import orders_for
+from .manifest import write_manifest
+from .pricing import PriceTable, estimate_tokens
+from .records import Item, Verdict
+from .teacher import CAUSES, Teacher, TeacherConfig
+from .templates import Template, get_template
+
+REWRITE_VARIANT = "reference-free"
+REWRITE_INSTRUCTION = (
+    "Rewrite your evaluation above for a reader who cannot see the reference answer. Do not mention, quote or "
+    "allude to the reference answer; justify the same judgement from the question and the response alone. "
+    "Keep exactly the same output format and the same final score."
+)
+TYPICAL_REPLY_TOKENS = 256  # dry-run assumption for a critique's length (the upper bound uses max_tokens)
+
+
+@dataclass
+class DistillConfig:
+    input: str  # items JSONL (PairItems for pairwise templates, SingleItems for pointwise)
+    template: str  # template name (or name@version)
+    teacher: TeacherConfig
+    out: str  # output folder
+    mode: str | None = None  # "pairwise" | "pointwise"; must match the template's (default: the template's)
+    swap: bool = True  # pairwise: judge both answer orders
+    samples: int = 1  # ask K times per (item, order); K > 1 wants temperature > 0
+    max_cost: float | None = None  # USD for the whole job, cached replies included
+    reference_free_rewrite: bool = False
+    prices: str | None = None  # price table (default configs/prices.yaml)
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.samples < 1:
+            raise ConfigError(f"--samples must be at least 1, got {self.samples}")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError(f"--max-cost must be 0 or more, got {self.max_cost}")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: an item in one order, one sample, possibly the rewrite turn."""
+
+    item: Item
+    order: str
+    sample: int
+    messages: list[dict]
+    key: str
+    variant: str | None = None
+
+    @property
+    def prompt_text(self) -> str:
+        return "\n".join(str(m["content"]) for m in self.messages)
+
+
+@dataclass
+class Plan:
+    """Every first-turn call, in the order verdicts are written, plus how to derive rewrite turns."""
+
+    config: DistillConfig
+    template: Template
+    items: list[Item]
+    calls: list[Call]
+
+    @property
+    def model(self) -> str:
+        return self.config.teacher.model
+
+    def key(self, messages: list[dict], sample: int, variant: str | None = None) -> str:
+        params = {**self.config.teacher.sampling(sample), "sample": sample, "template": self.template.key,
+                  "template_hash": self.template.text_hash}
+        if variant:
+            params["variant"] = variant
+        return request_key(self.model, messages, params)
+
+    def rewrite_of(self, call: Call, reply: dict) -> Call | None:
+        """The rewrite turn after `call`'s reply; None when no rewrite is due (option off, item without
+        a reference, or a first reply that does not parse: rewriting it would not give a usable target)."""
+        if not self.config.reference_free_rewrite or call.variant or not call.item.reference:
+            return None
+        if not self.template.parse(reply["text"]).ok:
+            return None
+        messages = [*call.messages, {"role": "assistant", "content": reply["text"]},
+                    {"role": "user", "content": REWRITE_INSTRUCTION}]
+        return Call(call.item, call.order, call.sample, messages, self.key(messages, call.sample, REWRITE_VARIANT),
+                    REWRITE_VARIANT)
+
+    def rewrite_expected(self, call: Call) -> bool:
+        """Whether a first turn is followed by a rewrite if its reply parses."""
+        return self.config.reference_free_rewrite and not call.variant and bool(call.item.reference)
+
+
+def make_plan(config: DistillConfig) -> Plan:
+    """Read and check everything a run needs, before any request: items (file:line errors), template
+    and mode, every prompt rendered."""
+    template = get_template(config.template)
+    if config.mode and config.mode != template.mode:
+        raise ConfigError(f"template {template.name} is {template.mode} but --mode is {config.mode}")
+    if config.reference_free_rewrite:
+        if template.mode != "pointwise" or template.optional != "reference" or not template.prompt_without \
+                or "{reference}" not in template.prompt:
+            raise ConfigError(f"--reference-free-rewrite needs a pointwise template with and without a reference "
+                              f"(e.g. prometheus-absolute); {template.name} is not one")
+    items = read_items(config.input)
+    plan = Plan(config, template, items, [])
+    for index, item in enumerate(items):
+        for order in orders_for(config.swap, template.mode):
+            try:
+                messages = template.render(item, order).messages
+            except TemplateError as e:
+                raise InputError(e.reason, config.input, _line_of(config.input, index)) from None
+            for sample in range(config.samples):
+                plan.calls.append(Call(item, order, sample, messages, plan.key(messages, sample)))
+    return plan
+
+
+def _line_of(path: str, index: int) -> int:
+    """The file line of the index-th item (blank lines are skipped by the reader)."""
+    return [number for number, _ in iter_json_rows(path)][index]
+
+
+def _keep_items(source: str, target: Path) -> None:
+    """DIR/items.jsonl, for filter: the (validated) input byte for byte, rewritten only when it changed."""
+    data = Path(source).read_bytes()
+    if not (target.exists() and target.read_bytes() == data):
+        with atomic_open(target, "wb") as handle:
+            handle.write(data)
+
+
+def _reply_cost(prices: PriceTable, model: str, call: Call, reply: dict) -> float | None:
+    """USD of one reply from the API's usage, or from the chars/4 estimate when the server sent none."""
+    usage = reply.get("usage") or {"prompt_tokens": estimate_tokens(call.prompt_text),
+                                   "completion_tokens": estimate_tokens(reply["text"])}
+    return prices.cost(model, usage)
+
+
+@dataclass
+class _Budget:
+    """--max-cost: a request goes out only if spent + in-flight worst cases + its own worst case fit.
+    The worst case is twice the chars/4 token estimate for the prompt plus max_tokens of output."""
+
+    limit: float | None
+    spent: float = 0.0
+    reserved: float = 0.0
+
+    def admit(self, worst: float) -> bool:
+        if self.limit is not None and self.spent + self.reserved + worst > self.limit:
+            return False
+        self.reserved += worst
+        return True
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    cache: ReplyCache
+    prices: PriceTable
+    budget: _Budget
+    progress: object
+    teacher: Teacher | None = None
+    calling_seconds: float = 0.0
+    hits: int = 0
+    cost_this_run: float = 0.0
+    budget_stop: bool = False
+
+    async def execute(self, work: list[Call]) -> None:
+        queue = iter(work)  # shared by the workers: each call is taken once
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.plan.config.teacher.concurrency, len(work))):
+                    group.create_task(self._worker(queue))
+        except ExceptionGroup as eg:
+            raise eg.exceptions[0] from None
+        finally:
+            await self.teacher.aclose()
+
+    async def _worker(self, queue: Iterator[Call]) -> None:
+        for call in queue:
+            reply = await self._fetch(call)
+            if reply is None:
+                return
+            if self.plan.rewrite_expected(call):
+                rewrite = self.plan.rewrite_of(call, reply)
+                if rewrite is None:
+                    self._tick()  # the rewrite the bar counted on is not due (the reply did not parse)
+                elif self.cache.get(rewrite.key) is not None:
+                    self.hits += 1
+                    self._tick()
+                elif await self._fetch(rewrite) is None:
+                    return
+
+    async def _fetch(self, call: Call) -> dict | None:
+        price = self.prices.lookup(self.plan.model)
+        worst = price.cost(2 * estimate_tokens(call.prompt_text), self.plan.config.teacher.max_tokens) if price else 0.0
+        if self.budget_stop or not self.budget.admit(worst):
+            self.budget_stop = True
+            return None
+        try:
+            sampling = self.plan.config.teacher.sampling(call.sample)
+            reply = (await self.teacher.complete(call.messages, sampling)).to_json()
+        finally:
+            self.budget.reserved -= worst
+        self.cache.put(call.key, self.plan.model, {"messages": call.messages, **sampling}, reply)
+        cost = _reply_cost(self.prices, self.plan.model, call, reply) or 0.0
+        self.budget.spent += cost
+        self.cost_this_run += cost
+        self._tick()
+        return reply
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            retries = sum(self.teacher.retries.values())
+            self.progress.set_postfix_str(f"cost ${self.budget.spent:.4f} hits {self.hits} retries {retries}",
+                                          refresh=False)
+            self.progress.update(1)
+
+
+def _answered(plan: Plan, cache: ReplyCache) -> list[tuple[Call, dict]]:
+    """(call, reply) for every cached reply of the plan, first turns and rewrites, in verdict order."""
+    first = cache.get_many(c.key for c in plan.calls)
+    pairs = [(c, first[c.key]) for c in plan.calls if c.key in first]
+    rewrites = {c.key: plan.rewrite_of(c, r) for c, r in pairs}
+    second = cache.get_many(r.key for r in rewrites.values() if r is not None)
+    out = []
+    for call, reply in pairs:
+        out.append((call, reply))
+        rewrite = rewrites[call.key]
+        if rewrite is not None and rewrite.key in second:
+            out.append((rewrite, second[rewrite.key]))
+    return out
+
+
+def _pending(plan: Plan, answered: list[tuple[Call, dict]]) -> list[Call]:
+    """Calls still to send: uncached first turns, and rewrites of cached first turns."""
+    done = {c.key for c, _ in answered}
+    work = [c for c in plan.calls if c.key not in done]
+    for call, reply in answered:
+        rewrite = plan.rewrite_of(call, reply)
+        if rewrite is not None and rewrite.key not in done:
+            work.append(rewrite)
+    return work
+
+
+def _expected_total(plan: Plan) -> int:
+    return len(plan.calls) + sum(plan.rewrite_expected(c) for c in plan.calls)
+
+
+def _verdict(plan: Plan, call: Call, reply: dict) -> Verdict:
+    verdict = plan.template.verdict(call.item.id, call.order, reply["text"], judge=plan.model,
+                                    usage=reply.get("usage"), sample=call.sample)
+    if call.variant:
+        verdict.meta = {"variant": call.variant}
+    return verdict
+
+
+def _progress(plan: Plan, initial: int):
+    from tqdm import tqdm
+
+    return tqdm(total=_expected_total(plan), initial=initial, unit="call", desc="distill", dynamic_ncols=True,
+                smoothing=0.1, disable=not plan.config.progress)
+
+
+def distill(config: DistillConfig) -> dict:
+    """Run (or resume) a distillation; returns the stats also written to OUT/stats.json. Raises
+    BudgetExceeded after writing everything when --max-cost stopped it, TeacherError when the
+    teacher fails for good (what was answered is kept)."""
+    plan = make_plan(config)
+    prices = PriceTable.load(config.prices)
+    if config.max_cost is not None and prices.lookup(plan.model) is None:
+        raise ConfigError(f"--max-cost needs a price for {plan.model!r}: {prices.describe(plan.model)}")
+    out = Path(config.out)
+    _keep_items(config.input, out / "items.jsonl")
+    started = time.monotonic()
+    cache = ReplyCache(out / "cache.sqlite")
+    answered = _answered(plan, cache)
+    spent = sum(_reply_cost(prices, plan.model, c, r) or 0.0 for c, r in answered)
+    skipped = sum(plan.rewrite_expected(c) and plan.rewrite_of(c, r) is None for c, r in answered)
+    work = _pending(plan, answered)
+    run = _Run(plan, cache, prices, _Budget(config.max_cost, spent), None, hits=len(answered))
+    stopped = None
+    try:
+        if work:  # a fully cached rerun needs no client, no event loop, no progress bar
+            run.teacher = Teacher(config.teacher)
+            run.progress = _progress(plan, len(answered) + skipped)
+            calling = time.monotonic()
+            try:
+                asyncio.run(run.execute(work))
+            finally:
+                run.calling_seconds = time.monotonic() - calling
+        stopped = "max-cost" if run.budget_stop else None
+    except BaseException as e:
+        stopped = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        if run.progress is not None:
+            run.progress.close()
+        fresh = None if run.teacher else answered  # nothing was sent: the cache has not changed
+        stats = _finish(plan, cache, prices, run, stopped, time.monotonic() - started, fresh)
+        cache.close()
+    if run.budget_stop:
+        raise BudgetExceeded(f"stopped before exceeding --max-cost ${config.max_cost:g}: ${stats['cost_usd']:.4f} "
+                             f"spent, {stats['calls']['missing']} calls left; rerun with a larger --max-cost to "
+                             f"continue (cached replies are kept)")
+    return stats
+
+
+def _finish(plan: Plan, cache: ReplyCache, prices: PriceTable, run: _Run, stopped: str | None, wall: float,
+            answered: list[tuple[Call, dict]] | None) -> dict:
+    """Rebuild verdicts.jsonl from the cache, write stats.json and manifest.json."""
+    config, out = plan.config, Path(plan.config.out)
+    answered = _answered(plan, cache) if answered is None else answered
+    verdicts = [_verdict(plan, c, r) for c, r in answered]
+    write_jsonl(out / "verdicts.jsonl", verdicts)
+    tokens = Counter()
+    for _, reply in answered:
+        tokens.update({k: v for k, v in (reply.get("usage") or {}).items() if isinstance(v, int)})
+    costs = [_reply_cost(prices, plan.model, c, r) for c, r in answered]
+    rewrites_due = sum(plan.rewrite_of(c, r) is not None for c, r in answered)
+    expected = len(plan.calls) + rewrites_due
+    stats = {
+        "teacher": {"model": plan.model, "base_url": config.teacher.resolved_base_url or "https://api.openai.com/v1"},
+        "template": plan.template.key, "mode": plan.template.mode, "items": len(plan.items),
+        "calls": {"planned": expected, "answered": len(answered), "missing": expected - len(answered)},
+        "verdicts": len(verdicts), "parse_failures": sum(not v.parse_ok for v in verdicts),
+        "tokens": {plan.model: dict(tokens)},
+        "cost_usd": None if None in costs else round(sum(costs), 6), "price": prices.describe(plan.model),
+        "this_run": {
+            "sent": run.teacher.calls if run.teacher else 0, "cache_hits": run.hits,
+            "retries": {cause: run.teacher.retries[cause] if run.teacher else 0 for cause in CAUSES},
+            "cost_usd": round(run.cost_this_run, 6),
+            "wall_seconds": round(wall, 3), "calling_seconds": round(run.calling_seconds, 3), "stopped": stopped,
+        },
+    }
+    if config.reference_free_rewrite:
+        stats["rewrites"] = {"due": rewrites_due, "answered": sum(c.variant is not None for c, _ in answered)}
+    write_json(out / "stats.json", stats)
+    teacher = dataclasses.replace(config.teacher, api_key="***" if config.teacher.api_key else None)
+    write_manifest(out, "distill", config={**dataclasses.asdict(config), "teacher": dataclasses.asdict(teacher)},
+                   inputs={"items": config.input},
+                   counts={"items": len(plan.items), "verdicts": len(verdicts), "missing": stats["calls"]["missing"],
+                           "parse_failures": stats["parse_failures"]},
+                   teacher=stats["teacher"], usage=stats["tokens"], cost_usd=stats["cost_usd"])
+    return stats
+
+
+def estimate(config: DistillConfig) -> dict:
+    """--dry-run: the calls a run would send (cached ones excluded), their tokens estimated from the
+    prompt text at about 4 characters per token, and the cost. Sends nothing, writes nothing."""
+    plan = make_plan(config)
+    prices = PriceTable.load(config.prices)
+    cache_path = Path(config.out) / "cache.sqlite"
+    answered: list[tuple[Call, dict]] = []
+    if cache_path.exists():
+        with ReplyCache(cache_path) as cache:
+            answered = _answered(plan, cache)
+    work = _pending(plan, answered)
+    # rewrites of first turns not answered yet: prompt = first turn + a typical reply + the instruction
+    typical = min(config.teacher.max_tokens, TYPICAL_REPLY_TOKENS)
+    unanswered_first = [c for c in work if not c.variant]
+    future_rewrites = [c for c in unanswered_first if plan.rewrite_expected(c)]
+    n_calls = len(work) + len(future_rewrites)
+    input_tokens = sum(estimate_tokens(c.prompt_text) for c in work) + sum(
+        estimate_tokens(c.prompt_text + REWRITE_INSTRUCTION) + typical for c in future_rewrites)
+    price = prices.lookup(plan.model)
+    return {
+        "model": plan.model, "template": plan.template.key, "items": len(plan.items),
+        "orders": len(orders_for(config.swap, plan.template.mode)), "samples": config.samples,
+        "calls_total": _expected_total(plan), "calls_cached": len(answered), "calls_to_send": n_calls,
+        "input_tokens": input_tokens, "output_tokens_typical": n_calls * typical,
+        "output_tokens_max": n_calls * config.teacher.max_tokens, "typical_reply_tokens": typical,
+        "cost_usd": price.cost(input_tokens, n_calls * typical) if price else None,
+        "cost_usd_max": price.cost(input_tokens, n_calls * config.teacher.max_tokens) if price else None,
+        "price": prices.describe(plan.model), "token_estimate": "characters / 4",
+    }

@@ -1,0 +1,255 @@
+"""Filter: from a teacher's verdicts to training rows, free of the teacher's position bias.
+
+Pairwise (PandaLM): an item is kept when its two orders agree (win/lose/tie identical after mapping
+back); flips and unparsed verdicts go to dropped.jsonl with the reason. Both orders of a kept item
+become training rows (JudgeLM's swap augmentation). With K samples, each order's verdict is the
+majority of its parsed samples and the first sample that agrees is the training target.
+Pointwise: unparsed verdicts are dropped; with K samples, an item whose scores spread more than
+`max_spread` is dropped, else the sample closest to the mean is kept (mean and spread recorded).
+A reference-free rewrite (distill --reference-free-rewrite) is kept only if it parses and keeps
+its critique's score; its prompt is rendered without the reference.
+
+Rows are split into train/val by question (no question on both sides), deterministically by seed.
+Each row's messages are the template's rendering for that order plus the teacher's raw reply as
+the assistant turn: exactly what serving sends, and the target to learn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .distill import REWRITE_VARIANT
+from .errors import ConfigError, InputError
+from .jsonl import iter_json_rows, read_items, write_json, write_jsonl
+from .manifest import write_manifest
+from .metrics import consistency, majority_label
+from .records import Item, RowError, Verdict, from_row
+from .templates import Template, get_template
+
+EXPORTS = ("openai",)
+
+
+@dataclass
+class FilterConfig:
+    verdicts: str  # DIR/verdicts.jsonl from distill
+    out: str  # output folder (not the distill folder: both write manifest.json)
+    val_fraction: float = 0.1  # share of questions held out for validation
+    max_spread: float | None = None  # pointwise with samples: drop items whose scores spread more
+    export: str | None = None  # "openai": also write {"messages": [...]} files for hosted fine-tuning
+    seed: int = 0
+    items: str | None = None  # default: items.jsonl beside the verdicts (written by distill)
+
+    def __post_init__(self):
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_spread is not None and self.max_spread < 0:
+            raise ConfigError(f"--max-spread must be 0 or more, got {self.max_spread}")
+        if self.export is not None and self.export not in EXPORTS:
+            raise ConfigError(f"--export must be one of {', '.join(EXPORTS)}, got {self.export!r}")
+        if Path(self.out).resolve() == Path(self.verdicts).resolve().parent:
+            raise ConfigError("--out must not be the distill folder (both stages write manifest.json); "
+                              "use e.g. runs/NAME/data")
+
+
+@dataclass
+class TrainRow:
+    id: str
+    mode: str
+    template: str  # name@version
+    template_hash: str | None
+    order: str
+    messages: list[dict]  # system/user as rendered for `order`, then the teacher's reply as assistant
+    winner: str | None = None
+    scores: list[float] | None = None
+    parse_ok: bool = False
+    judge: str | None = None
+    sample: int = 0
+    usage: dict | None = None
+    error: str | None = None
+    variant: str | None = None  # "reference-free" for CritiqueLLM rewrites
+    mean_score: float | None = None  # pointwise with samples
+    spread: float | None = None
+    n_samples: int | None = None
+    category: str | None = None
+    reason: str | None = None  # dropped rows only: why
+
+
+@dataclass
+class _Outcome:
+    """What filtering decided for one item (and variant)."""
+
+    kept: list[TrainRow]
+    dropped: list[TrainRow]
+    code: str  # "kept" or the drop reason's code
+    unused: int = 0  # parsed samples that are neither a target nor a reason to drop
+    labels: dict | None = None  # pairwise: the order -> majority label
+
+
+def _row(template: Template, item: Item, verdict: Verdict, **extra) -> TrainRow:
+    variant = (verdict.meta or {}).get("variant")
+    shown = dataclasses.replace(item, reference=None) if variant == REWRITE_VARIANT else item
+    messages = [*template.render(shown, verdict.order).messages, {"role": "assistant", "content": verdict.raw}]
+    return TrainRow(id=verdict.id, mode=template.mode, template=template.key, template_hash=verdict.template_hash,
+                    order=verdict.order, messages=messages, winner=verdict.winner, scores=verdict.scores,
+                    parse_ok=verdict.parse_ok, judge=verdict.judge, sample=verdict.sample, usage=verdict.usage,
+                    error=verdict.error, variant=variant, category=item.category, **extra)
+
+
+def _unparsed(template, item, verdicts) -> list[TrainRow]:
+    return [_row(template, item, v, reason=f"unparsed: {v.error or 'no verdict'}") for v in verdicts if not v.parse_ok]
+
+
+def _pairwise(template: Template, item: Item, verdicts: list[Verdict]) -> _Outcome:
+    by_order: dict[str, list[Verdict]] = defaultdict(list)
+    for v in verdicts:
+        by_order[v.order].append(v)
+    labels = {order: majority_label([v.winner for v in vs if v.parse_ok]) for order, vs in sorted(by_order.items())}
+    unparsed = _unparsed(template, item, verdicts)
+    parsed = [v for v in verdicts if v.parse_ok]
+    if None in labels.values():
+        other = [_row(template, item, v, reason="unparsed: another verdict of this item did not parse") for v in parsed]
+        return _Outcome([], unparsed + other, "unparsed", labels=labels)
+    if len(set(labels.values())) > 1:
+        said = ", ".join(f"{order} says {label}" for order, label in labels.items())
+        return _Outcome([], unparsed + [_row(template, item, v, reason=f"inconsistent: {said}") for v in parsed],
+                        "inconsistent", labels=labels)
+    agreed = next(iter(labels.values()))
+    targets = [next((v for v in vs if v.parse_ok and v.winner == agreed), None) for vs in by_order.values()]
+    if None in targets:  # an even split of samples made the majority a tie no sample gave
+        rows = [_row(template, item, v, reason=f"split samples: no sample says {agreed}") for v in parsed]
+        return _Outcome([], unparsed + rows, "split_samples", labels=labels)
+    return _Outcome([_row(template, item, v) for v in targets], unparsed, "kept", len(parsed) - len(targets), labels)
+
+
+def _pointwise(template: Template, item: Item, verdicts: list[Verdict], max_spread: float | None,
+               originals: dict[tuple, float]) -> _Outcome:
+    dropped = _unparsed(template, item, verdicts)
+    parsed, changed = [], False
+    for v in (v for v in verdicts if v.parse_ok):
+        before = originals.get((v.order, v.sample))
+        if (v.meta or {}).get("variant") == REWRITE_VARIANT and before != v.score:
+            dropped.append(_row(template, item, v, reason=f"rewrite_changed_score: {before} -> {v.score}"))
+            changed = True
+        else:
+            parsed.append(v)
+    if not parsed:
+        return _Outcome([], dropped, "rewrite_changed_score" if changed else "unparsed")
+    scores = [v.score for v in parsed]
+    mean, spread = sum(scores) / len(scores), max(scores) - min(scores)
+    if max_spread is not None and spread > max_spread:
+        reason = f"spread: scores {scores} spread {spread:g} > {max_spread:g}"
+        return _Outcome([], dropped + [_row(template, item, v, reason=reason) for v in parsed], "spread")
+    chosen = min(parsed, key=lambda v: abs(v.score - mean))
+    row = _row(template, item, chosen, mean_score=round(mean, 6), spread=spread, n_samples=len(parsed))
+    return _Outcome([row], dropped, "kept", len(parsed) - 1)
+
+
+def _read_verdicts(path: str, items: dict[str, Item]) -> tuple[list[Verdict], dict[str, Template]]:
+    verdicts, templates = [], {}
+    for number, row in iter_json_rows(path):
+        try:
+            v = from_row(Verdict, row, extra_to_meta=False)
+        except RowError as e:
+            raise InputError(str(e), path, number) from None
+        if v.id not in items:
+            raise InputError(f"verdict for id {v.id!r}, which is not among the items", path, number)
+        if not v.template:
+            raise InputError("verdict names no template (filter renders training prompts with it)", path, number)
+        if v.template not in templates:
+            templates[v.template] = get_template(v.template)
+        template = templates[v.template]
+        if v.template_hash and v.template_hash != template.text_hash:
+            raise InputError(f"made with a {v.template} whose text differs from this installation's "
+                             f"(hash {v.template_hash} vs {template.text_hash})", path, number)
+        verdicts.append(v)
+    if len({t.mode for t in templates.values()}) > 1:
+        raise InputError("verdicts mix pairwise and pointwise templates; filter one mode at a time", path)
+    return verdicts, templates
+
+
+def split_by_question(questions: list[str], val_fraction: float, seed: int) -> list[bool]:
+    """For each item (given by its question), whether it goes to validation. Whole questions move
+    together (scikit-learn's GroupShuffleSplit), so no question is on both sides."""
+    import numpy as np
+    from sklearn.model_selection import GroupShuffleSplit
+
+    groups = [q.strip() for q in questions]
+    if val_fraction == 0 or len(set(groups)) < 2:
+        return [False] * len(groups)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+    _, val_index = next(splitter.split(np.zeros(len(groups)), groups=groups))
+    in_val = [False] * len(groups)
+    for i in val_index:
+        in_val[i] = True
+    return in_val
+
+
+def filter_verdicts(config: FilterConfig) -> dict:
+    """Write OUT/train.jsonl, val.jsonl, dropped.jsonl, filter_stats.json, manifest.json (and the
+    OpenAI export); returns the stats."""
+    items_path = config.items or str(Path(config.verdicts).parent / "items.jsonl")
+    if not Path(items_path).exists():
+        raise InputError("the items distill judged are needed to render training prompts; expected items.jsonl "
+                         "beside the verdicts (written by `judgeforge distill`), or pass --items", items_path)
+    items = {item.id: item for item in read_items(items_path)}
+    verdicts, templates = _read_verdicts(config.verdicts, items)
+    groups: dict[tuple, list[Verdict]] = defaultdict(list)
+    for v in verdicts:
+        groups[(v.id, (v.meta or {}).get("variant"))].append(v)
+    outcomes: dict[tuple, _Outcome] = {}
+    for (item_id, variant), vs in groups.items():
+        template, item = templates[vs[0].template], items[item_id]
+        if template.mode == "pairwise":
+            outcomes[(item_id, variant)] = _pairwise(template, item, vs)
+        else:
+            originals = {(v.order, v.sample): v.score for v in groups.get((item_id, None), []) if v.parse_ok}
+            outcomes[(item_id, variant)] = _pointwise(template, item, vs, config.max_spread, originals)
+    kept = [(key, o) for key, o in outcomes.items() if o.kept]
+    in_val = split_by_question([items[item_id].question for (item_id, _), _ in kept], config.val_fraction, config.seed)
+    train = [row for (_, o), val in zip(kept, in_val) if not val for row in o.kept]
+    val = [row for (_, o), val in zip(kept, in_val) if val for row in o.kept]
+    dropped = [row for o in outcomes.values() for row in o.dropped]
+    out = Path(config.out)
+    write_jsonl(out / "train.jsonl", train)
+    write_jsonl(out / "val.jsonl", val)
+    write_jsonl(out / "dropped.jsonl", dropped)
+    if config.export == "openai":
+        write_jsonl(out / "train_openai.jsonl", ({"messages": r.messages} for r in train))
+        write_jsonl(out / "val_openai.jsonl", ({"messages": r.messages} for r in val))
+    stats = _stats(config, items, verdicts, outcomes, kept, in_val, train, val, dropped)
+    write_json(out / "filter_stats.json", stats)
+    write_manifest(out, "filter", config=dataclasses.asdict(config),
+                   inputs={"verdicts": config.verdicts, "items": items_path},
+                   counts={"train": len(train), "val": len(val), "dropped": len(dropped)})
+    return stats
+
+
+def _stats(config, items, verdicts, outcomes, kept, in_val, train, val, dropped) -> dict:
+    base = {key: o for key, o in outcomes.items() if key[1] is None}
+    codes = Counter(o.code for o in base.values())
+    per_category: dict[str, Counter] = defaultdict(Counter)
+    for (item_id, _), o in base.items():
+        per_category[items[item_id].category or "(none)"].update({"items": 1, o.code: 1})
+    mode = get_template(verdicts[0].template).mode if verdicts else None
+    teacher = None
+    if mode == "pairwise":
+        both = [o.labels for o in base.values() if o.labels and set(o.labels) == {"ab", "ba"}]
+        teacher = consistency([b["ab"] for b in both], [b["ba"] for b in both], unparsed="drop")
+    stats = {
+        "verdicts_file": config.verdicts, "mode": mode, "verdicts": len(verdicts), "items": len(base),
+        "kept_items": codes.pop("kept", 0), "dropped_items": sum(codes.values()), "drop_reasons": dict(codes),
+        "rows": {"train": len(train), "val": len(val), "dropped": len(dropped),
+                 "unused_samples": sum(o.unused for o in outcomes.values())},
+        "questions": {side: len({items[i].question.strip() for ((i, _), _), v in zip(kept, in_val) if v == is_val})
+                      for side, is_val in (("train", False), ("val", True))},
+        "teacher": teacher,
+        "per_category": {cat: dict(c) for cat, c in sorted(per_category.items())},
+        "val_fraction": config.val_fraction, "seed": config.seed, "max_spread": config.max_spread,
+    }
+    rewrites = [o for key, o in outcomes.items() if key[1] == REWRITE_VARIANT]
+    if rewrites:
+        stats["reference_free"] = dict(Counter(o.code for o in rewrites))
+    return stats

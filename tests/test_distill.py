@@ -1,0 +1,205 @@
+"""distill against the in-process fake teacher: verdicts mapped back, cache and resume, bad input
+before any call, dry run, budget, samples, the reference-free rewrite, stats and the CLI."""
+
+import json
+
+import pytest
+
+from judge.cli import main
+from judge.distill import REWRITE_INSTRUCTION, DistillConfig, distill, estimate
+from judge.errors import BudgetExceeded, ConfigError, InputError
+from judge.jsonl import read_jsonl, write_jsonl
+from judge.records import PairItem, SingleItem, Verdict, from_row
+from judge.teacher import TeacherConfig
+from judge.testing.fake_openai import FakeOpenAI
+
+PAIRS = [PairItem(id=f"p{i}", question=f"Question {i}?", answer1="GOOD" if i % 2 else "bad",
+                  answer2="bad" if i % 2 else "GOOD", category="odd" if i % 2 else "even") for i in range(6)]
+
+
+def prefers_good(body):
+    """A position-fair teacher: the answer saying GOOD wins, wherever it is shown."""
+    user = body["messages"][-1]["content"]
+    return "9 2\nThe first answer is good." if user.index("GOOD") < user.index("bad") else "2 9\nThe second is good."
+
+
+def grader(body):
+    """Prometheus-style: cites the reference unless asked to rewrite without it."""
+    if body["messages"][-1]["content"] == REWRITE_INSTRUCTION:
+        return "The answer is correct and complete. [RESULT] 4"
+    return "Like the reference answer, it is correct. [RESULT] 4"
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI(reply=prefers_good) as server:
+        yield server
+
+
+@pytest.fixture
+def items(tmp_path):
+    path = tmp_path / "items.jsonl"
+    write_jsonl(path, PAIRS)
+    return path
+
+
+def config(fake, items, out, **kwargs):
+    teacher = {"model": "gpt-4o-mini", **{k: kwargs.pop(k) for k in list(kwargs) if k in TeacherConfig.__dataclass_fields__}}
+    return DistillConfig(input=str(items), template=kwargs.pop("template", "judgelm"), out=str(out), progress=False,
+                         teacher=TeacherConfig(base_url=fake.base_url, backoff=0.01, **teacher), **kwargs)
+
+
+def verdicts(out):
+    return read_jsonl(out / "verdicts.jsonl", lambda r: from_row(Verdict, r, extra_to_meta=False))
+
+
+def test_both_orders_are_judged_and_mapped_back(fake, items, tmp_path):
+    stats = distill(config(fake, items, tmp_path / "run"))
+    vs = verdicts(tmp_path / "run")
+    assert [(v.id, v.order) for v in vs] == [(p.id, o) for p in PAIRS for o in ("ab", "ba")]
+    good = {p.id: "1" if p.answer1 == "GOOD" else "2" for p in PAIRS}
+    assert all(v.parse_ok and v.winner == good[v.id] for v in vs)
+    for v in vs:  # scores refer to the original answer1/answer2 in both orders
+        assert v.scores == ([9.0, 2.0] if good[v.id] == "1" else [2.0, 9.0])
+    assert stats["verdicts"] == 12 and stats["this_run"]["sent"] == 12 and fake.stats()["ok"] == 12
+    assert (tmp_path / "run" / "items.jsonl").exists() and (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_rerun_sends_nothing_and_rebuilds_the_same_verdicts(fake, items, tmp_path):
+    out = tmp_path / "run"
+    distill(config(fake, items, out))
+    first = (out / "verdicts.jsonl").read_text()
+    stats = distill(config(fake, items, out))
+    assert stats["this_run"]["sent"] == 0 and stats["this_run"]["cache_hits"] == 12
+    assert fake.stats()["requests"] == 12
+    assert (out / "verdicts.jsonl").read_text() == first  # rebuilt, not appended
+
+
+def test_a_changed_request_is_asked_again(fake, items, tmp_path):
+    out = tmp_path / "run"
+    distill(config(fake, items, out))
+    stats = distill(config(fake, items, out, max_tokens=100))
+    assert stats["this_run"]["sent"] == 12 and fake.stats()["ok"] == 24
+
+
+def test_malformed_items_exit_2_naming_line_before_any_call(fake, tmp_path, capsys):
+    bad = tmp_path / "items.jsonl"
+    bad.write_text('{"id": "a", "question": "q", "answer1": "x", "answer2": "y"}\n\n{"id": "b", "question": "q"\n')
+    out = tmp_path / "run"
+    code = main(["distill", "--input", str(bad), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+                 "m", "--teacher-base-url", fake.base_url, "--out", str(out), "--no-progress"])
+    assert code == 2 and f"{bad}:3: malformed JSON" in capsys.readouterr().err
+    assert fake.stats()["requests"] == 0 and not out.exists()
+
+
+def test_an_item_missing_a_template_field_names_its_line(fake, tmp_path):
+    path = tmp_path / "single.jsonl"
+    write_jsonl(path, [SingleItem(id="a", question="q", answer="x", reference="r"),
+                       SingleItem(id="b", question="q", answer="y")])
+    with pytest.raises(InputError, match=r"single.jsonl:2: .*reference"):
+        distill(config(fake, path, tmp_path / "run", template="score-100"))
+    with pytest.raises(ConfigError, match="pairwise but --mode is pointwise"):
+        distill(config(fake, path, tmp_path / "run", mode="pointwise"))
+    assert fake.stats()["requests"] == 0
+
+
+def test_dry_run_counts_and_estimates_without_calling(fake, items, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+            "gpt-4o", "--teacher-base-url", fake.base_url, "--out", str(out), "--dry-run"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "12 calls to gpt-4o" in text and "12 to send" in text and "characters / 4" in text
+    assert "estimated cost: $" in text and "$2.5 / $10 per 1M" in text
+    assert fake.stats()["requests"] == 0 and not out.exists()
+    distill(config(fake, items, out, model="gpt-4o"))
+    plan = estimate(config(fake, items, out, model="gpt-4o"))
+    assert plan["calls_cached"] == 12 and plan["calls_to_send"] == 0 and plan["cost_usd"] == 0
+
+
+def test_dry_run_says_plainly_when_the_price_is_unknown(fake, items, tmp_path):
+    plan = estimate(config(fake, items, tmp_path / "run", model="my-local-model"))
+    assert plan["cost_usd"] is None and plan["price"].startswith("unknown: no price for 'my-local-model'")
+
+
+def test_max_cost_stops_before_exceeding_and_resumes(fake, items, tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("teacher: {input: 1000, output: 1000}\n")  # USD per 1M: about $0.25 a call here
+    out = tmp_path / "run"
+    budget = 1.2
+    with pytest.raises(BudgetExceeded, match="rerun with a larger --max-cost"):
+        distill(config(fake, items, out, model="teacher", prices=str(prices), max_cost=budget, max_tokens=64,
+                       concurrency=2))
+    stats = json.loads((out / "stats.json").read_text())
+    assert 0 < stats["cost_usd"] <= budget and stats["this_run"]["stopped"] == "max-cost"
+    assert 0 < stats["verdicts"] < 12 and len(verdicts(out)) == stats["verdicts"]
+    done = fake.stats()["ok"]
+    stats = distill(config(fake, items, out, model="teacher", prices=str(prices), max_cost=100, max_tokens=64))
+    assert stats["verdicts"] == 12 and stats["this_run"]["sent"] == 12 - done
+    assert fake.stats()["repeated_ok"] == 0
+
+
+def test_max_cost_needs_a_price(fake, items, tmp_path):
+    with pytest.raises(ConfigError, match="needs a price for 'my-local-model'"):
+        distill(config(fake, items, tmp_path / "run", model="my-local-model", max_cost=1))
+
+
+def test_samples_ask_k_times_with_distinct_seeds(fake, items, tmp_path):
+    distill(config(fake, items, tmp_path / "run", samples=3, temperature=0.7))
+    vs = verdicts(tmp_path / "run")
+    assert len(vs) == 36 and {v.sample for v in vs} == {0, 1, 2}
+    assert fake.stats()["distinct_ok"] == 36  # same prompt, three seeds: three requests
+
+
+def test_reference_free_rewrite_is_a_second_turn(tmp_path):
+    path = tmp_path / "single.jsonl"
+    write_jsonl(path, [SingleItem(id="a", question="2+2?", answer="4", reference="4"),
+                       SingleItem(id="b", question="3+3?", answer="6")])
+    seen = []
+    with FakeOpenAI(reply=lambda body: seen.append(body["messages"]) or grader(body)) as fake:
+        stats = distill(config(fake, path, tmp_path / "run", template="prometheus-absolute",
+                               reference_free_rewrite=True))
+        again = distill(config(fake, path, tmp_path / "run", template="prometheus-absolute",
+                               reference_free_rewrite=True))
+    vs = verdicts(tmp_path / "run")
+    assert [(v.id, v.meta.get("variant")) for v in vs] == [("a", None), ("a", "reference-free"), ("b", None)]
+    assert [v.score for v in vs] == [4.0, 4.0, 4.0] and "reference" not in vs[1].raw
+    rewrite = next(m for m in seen if len(m) == 4)
+    assert [m["role"] for m in rewrite] == ["system", "user", "assistant", "user"]
+    assert rewrite[2]["content"] == vs[0].raw and rewrite[3]["content"] == REWRITE_INSTRUCTION
+    assert stats["rewrites"] == {"due": 1, "answered": 1} and again["this_run"]["sent"] == 0
+    with pytest.raises(ConfigError, match="reference-free-rewrite"):
+        distill(config(fake, path, tmp_path / "run2", template="score-100", reference_free_rewrite=True))
+
+
+def test_stats_count_retries_by_cause_and_tokens(tmp_path, items):
+    with FakeOpenAI(reply=prefers_good, rate_limit_rate=0.3, retry_after=0.01, error_rate=0.2, seed=1) as fake:
+        stats = distill(config(fake, items, tmp_path / "run", max_retries=30))
+        served = fake.stats()
+    retries = stats["this_run"]["retries"]
+    assert retries["rate_limit"] == served["rate_limited"] and retries["server_error"] == served["server_errors"]
+    assert stats["tokens"]["gpt-4o-mini"] == {"prompt_tokens": served["prompt_tokens"],
+                                              "completion_tokens": served["completion_tokens"]}
+    assert stats["cost_usd"] == pytest.approx((served["prompt_tokens"] * 0.15 + served["completion_tokens"] * 0.6) / 1e6,
+                                              abs=1e-6)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["stage"] == "distill" and manifest["counts"]["verdicts"] == 12
+    assert manifest["inputs"]["items"]["sha256"] and manifest["cost_usd"] == stats["cost_usd"]
+
+
+def test_cli_401_exits_1_with_a_clear_message(tmp_path, items, capsys):
+    with FakeOpenAI(unauthorized=True) as fake:
+        code = main(["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm",
+                     "--teacher-model", "m", "--teacher-base-url", fake.base_url, "--out", str(tmp_path / "run"),
+                     "--no-progress"])
+        assert 1 <= fake.stats()["unauthorized"] <= 8  # the requests already in flight, none retried
+    assert code == 1 and "refused the API key (401 Unauthorized)" in capsys.readouterr().err
+
+
+def test_cli_run_prints_a_summary(fake, items, tmp_path, capsys):
+    args = ["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+            "gpt-4o", "--teacher-base-url", fake.base_url, "--out", str(tmp_path / "run"), "--no-swap",
+            "--concurrency", "3"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "6 verdicts (0 unparsed)" in text and "6 calls sent, 0 cached" in text and "teacher cost so far: $" in text

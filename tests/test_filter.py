@@ -1,0 +1,163 @@
+"""filter: swap-consistency, reasons for every drop, the teacher's bias report, training messages,
+the split by question, pointwise spread, reference-free rewrites, the OpenAI export."""
+
+import json
+
+import pytest
+
+from judge.cli import main
+from judge.errors import ConfigError, InputError
+from judge.filter import FilterConfig, filter_verdicts, split_by_question
+from judge.jsonl import write_jsonl
+from judge.metrics import consistency
+from judge.records import PairItem, SingleItem
+from judge.templates import get_template
+
+JUDGELM = get_template("judgelm")
+PROMETHEUS = get_template("prometheus-absolute")
+# kind -> the teacher's raw reply per order (in the order it saw the answers)
+REPLIES = {
+    "fair": {"ab": "8 3\nAssistant 1 is right.", "ba": "3 8\nAssistant 2 is right."},
+    "tie": {"ab": "6 6\nBoth are fine.", "ba": "6 6\nBoth are fine."},
+    "biased": {"ab": "9 2\nThe first one.", "ba": "9 2\nThe first one."},
+    "mumble": {"ab": "8 3\nAssistant 1 is right.", "ba": "Hard to say."},
+}
+
+
+def pairs(n=16):
+    kinds = list(REPLIES)
+    return [PairItem(id=f"p{i}", question=f"Question {i // 2}?", answer1=f"right {i}", answer2=f"wrong {i}",
+                     category=kinds[i % 4]) for i in range(n)]
+
+
+def write_run(folder, items, verdicts):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / "items.jsonl", items)
+    write_jsonl(folder / "verdicts.jsonl", verdicts)
+    return folder / "verdicts.jsonl"
+
+
+def pairwise_run(tmp_path, items):
+    verdicts = [JUDGELM.verdict(p.id, order, REPLIES[p.category][order], judge="teacher")
+                for p in items for order in ("ab", "ba")]
+    return write_run(tmp_path / "distill", items, verdicts), verdicts
+
+
+def rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_keeps_exactly_the_swap_consistent_items(tmp_path):
+    items = pairs()
+    path, verdicts = pairwise_run(tmp_path, items)
+    stats = filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), val_fraction=0.25))
+    kept = rows(tmp_path / "data" / "train.jsonl") + rows(tmp_path / "data" / "val.jsonl")
+    assert sorted({r["id"] for r in kept}) == sorted(p.id for p in items if p.category in ("fair", "tie"))
+    assert sorted((r["id"], r["order"]) for r in kept) == sorted((p.id, o) for p in items if p.category in ("fair", "tie")
+                                                                 for o in ("ab", "ba"))
+    dropped = rows(tmp_path / "data" / "dropped.jsonl")
+    reasons = {(r["id"], r["order"]): r["reason"] for r in dropped}
+    assert len(dropped) == 16 and {items[2].category, items[3].category} == {"biased", "mumble"}
+    assert reasons[("p2", "ab")] == reasons[("p2", "ba")] == "inconsistent: ab says 1, ba says 2"
+    assert reasons[("p3", "ba")].startswith("unparsed:") and reasons[("p3", "ab")].startswith("unparsed: another")
+    assert stats["kept_items"] == 8 and stats["drop_reasons"] == {"inconsistent": 4, "unparsed": 4}
+    assert stats["per_category"]["biased"] == {"items": 4, "inconsistent": 4}
+    by_order = {o: [v.winner if v.parse_ok else None for v in verdicts if v.order == o] for o in ("ab", "ba")}
+    assert stats["teacher"] == consistency(by_order["ab"], by_order["ba"], unparsed="drop")
+    assert stats["teacher"]["prefer_first_rate"] == pytest.approx(4 / 12)
+
+
+def test_training_rows_are_what_serving_sends_plus_the_target(tmp_path):
+    items = pairs(4)
+    path, _ = pairwise_run(tmp_path, items)
+    filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), val_fraction=0))
+    train = {(r["id"], r["order"]): r for r in rows(tmp_path / "data" / "train.jsonl")}
+    row = train[("p0", "ba")]
+    assert row["messages"][:-1] == JUDGELM.render(items[0], "ba").messages
+    assert row["messages"][-1] == {"role": "assistant", "content": REPLIES["fair"]["ba"]}
+    user = row["messages"][1]["content"]
+    assert user.index("wrong 0") < user.index("right 0")  # swapped as shown, while the label is mapped back
+    assert row["winner"] == "1" and row["scores"] == [8.0, 3.0] and row["template"] == "judgelm@1"
+    assert row["template_hash"] == JUDGELM.text_hash and row["mode"] == "pairwise" and "reason" not in row
+
+
+def test_split_by_question_never_shares_a_question_and_is_deterministic(tmp_path):
+    items = [PairItem(id=f"p{i}", question=f"Q{i % 10}", answer1="a", answer2="b", category="fair") for i in range(40)]
+    path, _ = pairwise_run(tmp_path, items)
+    runs = []
+    for seed in (0, 0, 1):
+        out = tmp_path / f"data{len(runs)}"
+        stats = filter_verdicts(FilterConfig(verdicts=str(path), out=str(out), val_fraction=0.3, seed=seed))
+        question = {p.id: p.question for p in items}
+        train = {question[r["id"]] for r in rows(out / "train.jsonl")}
+        val = {question[r["id"]] for r in rows(out / "val.jsonl")}
+        assert train and val and not train & val and len(train | val) == 10
+        assert stats["questions"] == {"train": len(train), "val": len(val)} and len(val) == 3
+        runs.append((out / "train.jsonl").read_text())
+    assert runs[0] == runs[1]
+    assert split_by_question(["a", "b", "c"], 0, 0) == [False] * 3 and split_by_question(["a", "a"], 0.5, 0) == [False] * 2
+
+
+def test_openai_export_rows_are_valid_chat_fine_tuning_rows(tmp_path):
+    path, _ = pairwise_run(tmp_path, pairs())
+    assert main(["filter", "--verdicts", str(path), "--out", str(tmp_path / "data"), "--export", "openai"]) == 0
+    exported = rows(tmp_path / "data" / "train_openai.jsonl") + rows(tmp_path / "data" / "val_openai.jsonl")
+    assert len(exported) == 16
+    for row in exported:
+        assert list(row) == ["messages"]
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+        assert all(isinstance(m["content"], str) and m["content"].strip() for m in row["messages"])
+
+
+def test_cli_prints_the_bias_report(tmp_path, capsys):
+    path, _ = pairwise_run(tmp_path, pairs())
+    assert main(["filter", "--verdicts", str(path), "--out", str(tmp_path / "data")]) == 0
+    text = capsys.readouterr().out
+    assert "8 of 16 items kept" in text and "teacher consistency 0.667, prefers first 0.333" in text
+
+
+def test_pointwise_drops_unparsed_and_wide_spreads_and_keeps_the_sample_nearest_the_mean(tmp_path):
+    items = [SingleItem(id=f"s{i}", question=f"Q{i}", answer="x") for i in range(3)]
+    replies = {"s0": ["[RESULT] 4", "[RESULT] 5", "[RESULT] 4"], "s1": ["[RESULT] 1", "[RESULT] 5", "[RESULT] 3"],
+               "s2": ["no grade", "no grade", "no grade"]}
+    verdicts = [PROMETHEUS.verdict(i, "ab", raw, sample=k) for i, rs in replies.items() for k, raw in enumerate(rs)]
+    path = write_run(tmp_path / "distill", items, verdicts)
+    stats = filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), max_spread=2, val_fraction=0))
+    (kept,) = rows(tmp_path / "data" / "train.jsonl")
+    assert kept["id"] == "s0" and kept["scores"] == [4.0] and kept["n_samples"] == 3 and kept["spread"] == 1
+    assert kept["mean_score"] == pytest.approx(13 / 3) and kept["sample"] == 0
+    assert stats["drop_reasons"] == {"spread": 1, "unparsed": 1} and stats["rows"]["unused_samples"] == 2
+    reasons = [r["reason"] for r in rows(tmp_path / "data" / "dropped.jsonl")]
+    assert reasons[:3] == ["spread: scores [1.0, 5.0, 3.0] spread 4 > 2"] * 3 and len(reasons) == 6
+
+
+def test_reference_free_rewrites_render_without_the_reference(tmp_path):
+    items = [SingleItem(id=f"s{i}", question=f"Q{i}", answer="x", reference="the reference") for i in range(2)]
+    verdicts = [PROMETHEUS.verdict("s0", "ab", "Matches the reference. [RESULT] 4"),
+                PROMETHEUS.verdict("s0", "ab", "Correct. [RESULT] 4"),
+                PROMETHEUS.verdict("s1", "ab", "Matches the reference. [RESULT] 4"),
+                PROMETHEUS.verdict("s1", "ab", "Correct. [RESULT] 2")]
+    verdicts[1].meta = verdicts[3].meta = {"variant": "reference-free"}
+    path = write_run(tmp_path / "distill", items, verdicts)
+    stats = filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), val_fraction=0))
+    train = rows(tmp_path / "data" / "train.jsonl")
+    free = [r for r in train if r.get("variant") == "reference-free"]
+    assert len(train) == 3 and len(free) == 1 and free[0]["messages"][-1]["content"] == "Correct. [RESULT] 4"
+    assert "the reference" not in free[0]["messages"][1]["content"]
+    assert all("the reference" in r["messages"][1]["content"] for r in train if r not in free)
+    (dropped,) = rows(tmp_path / "data" / "dropped.jsonl")
+    assert dropped["id"] == "s1" and dropped["reason"] == "rewrite_changed_score: 4.0 -> 2.0"
+    assert stats["reference_free"] == {"kept": 1, "rewrite_changed_score": 1}
+
+
+def test_bad_inputs_are_named(tmp_path):
+    path, _ = pairwise_run(tmp_path, pairs(4))
+    with pytest.raises(ConfigError, match="distill folder"):
+        FilterConfig(verdicts=str(path), out=str(tmp_path / "distill"))
+    with open(path, "a") as handle:
+        handle.write(json.dumps({"id": "nope", "order": "ab", "raw": "1 2", "template": "judgelm@1"}) + "\n")
+    with pytest.raises(InputError, match=r"verdicts.jsonl:9: verdict for id 'nope'"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))
+    (tmp_path / "distill" / "items.jsonl").unlink()
+    with pytest.raises(InputError, match="items.jsonl"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))
