@@ -1,0 +1,165 @@
+"""Benchmark `judgeforge score` backends side by side on the PandaLM test set (both orders).
+
+    .venv/bin/python scripts/bench_score.py [--pairs 999] [--full-pairs 32] [--skip-http] [--skip-hf]
+
+Runs, in one process and on the same pairs: vLLM offline (verdict, logprob, full), transformers
+(verdict, logprob, full) and the OpenAI-compatible path through `judgeforge serve` (verdict).
+Prints items/s (an item = one pair judged in both orders) and the ratios the goals are stated in:
+vllm / hf per mode, verdict and logprob vs full per item, HTTP vs offline vLLM. Full mode runs on
+`--full-pairs` pairs (it generates up to --full-max-tokens tokens per call). Every prompt shares the
+template's instructions, so vLLM's prefix cache hits are reported next to its figures.
+Writes bench/results/score.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from judge.convert import convert_records  # noqa: E402
+from judge.jsonl import read_items, write_jsonl  # noqa: E402
+from judge.score import ScoreConfig, score  # noqa: E402
+
+
+def load_pairs(n: int) -> tuple[list, str]:
+    source = ROOT.parent / "shared" / "data" / "pandalm" / "testset-v1.json"
+    if source.exists():
+        return convert_records("pandalm", str(source))[:n], "PandaLM test set"
+    return read_items(ROOT / "examples" / "pairs.jsonl")[:n], "examples/pairs.jsonl"
+
+
+def run(backend, pairs: list, mode: str, workdir: Path, template: str, max_tokens: int) -> dict:
+    items = workdir / f"items-{len(pairs)}.jsonl"
+    write_jsonl(items, pairs)
+    out = workdir / f"{backend.name}-{mode}-{len(pairs)}-{time.monotonic_ns()}.jsonl"
+    config = ScoreConfig(input=str(items), out=str(out), backend="hf", model="bench", template=template,
+                         swap=True, mode=mode, max_tokens=max_tokens, batch_size=1024)
+    start = time.perf_counter()
+    counts = score(config, backend, progress=False)
+    seconds = time.perf_counter() - start
+    return {"pairs": len(pairs), "seconds": round(seconds, 2), "items_per_s": round(len(pairs) / seconds, 3),
+            "parse_failures": counts["parse_failures"], "completion_tokens": counts["completion_tokens"]}
+
+
+def prefix_cache(llm) -> dict:
+    values = {m.name: getattr(m, "value", None) for m in llm.get_metrics()}
+    hits, queries = values.get("vllm:prefix_cache_hits"), values.get("vllm:prefix_cache_queries")
+    return {"hits": hits, "queries": queries, "hit_rate": round(hits / queries, 3) if hits and queries else None}
+
+
+def http_server(model: str, port: int, log: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "judge.cli", "serve", "--base", model, "--port", str(port),
+                             "--max-model-len", "4096"], stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    import httpx
+
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"judgeforge serve exited; see {log}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    proc.terminate()
+    raise RuntimeError("judgeforge serve did not become healthy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "models" / "SmolLM2-135M-Instruct"))
+    parser.add_argument("--template", default="pandalm")
+    parser.add_argument("--pairs", type=int, default=999)
+    parser.add_argument("--hf-pairs", type=int, default=200, help="pairs for the transformers backend (slow on CPU)")
+    parser.add_argument("--full-pairs", type=int, default=32)
+    parser.add_argument("--full-max-tokens", type=int, default=128)
+    parser.add_argument("--skip-hf", action="store_true")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--port", type=int, default=18751)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "score.json"))
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+
+    pairs, source = load_pairs(args.pairs)
+    hf_pairs, full_pairs = pairs[: args.hf_pairs], pairs[: args.full_pairs]
+    results: dict = {}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-score-"))
+
+    from judge.backends.vllm import VLLMBackend
+
+    engine = VLLMBackend(args.model, max_model_len=4096, disable_log_stats=False)
+    for mode, subset in (("verdict", pairs), ("logprob", pairs), ("verdict", hf_pairs), ("logprob", hf_pairs)):
+        results[f"vllm/{mode}/{len(subset)}"] = run(engine, subset, mode, workdir, args.template, 0)
+    results[f"vllm/full/{len(full_pairs)}"] = run(engine, full_pairs, "full", workdir, args.template, args.full_max_tokens)
+    results["vllm/prefix_cache"] = prefix_cache(engine.llm)
+    engine.close()
+
+    if not args.skip_hf:
+        from judge.backends.hf import HFBackend
+
+        hf = HFBackend.from_pretrained(args.model, batch_size=16)
+        hf.name = "hf"
+        for mode in ("verdict", "logprob"):
+            results[f"hf/{mode}/{len(hf_pairs)}"] = run(hf, hf_pairs, mode, workdir, args.template, 0)
+        results[f"hf/full/{len(full_pairs)}"] = run(hf, full_pairs, "full", workdir, args.template, args.full_max_tokens)
+        del hf
+
+    if not args.skip_http:
+        from judge.backends.openai import OpenAIBackend
+
+        server = http_server(args.model, args.port, workdir / "serve.log")
+        try:
+            client = OpenAIBackend(model=Path(args.model).name, base_url=f"http://127.0.0.1:{args.port}/v1",
+                                   concurrency=64)
+            client.name = "http"
+            results[f"http/verdict/{len(pairs)}"] = run(client, pairs, "verdict", workdir, args.template, 0)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+    def rate(key):
+        return results.get(key, {}).get("items_per_s")
+
+    n, h, f = len(pairs), len(hf_pairs), len(full_pairs)
+    ratios = {
+        "vllm_over_hf_verdict": _ratio(rate(f"vllm/verdict/{h}"), rate(f"hf/verdict/{h}")),
+        "vllm_over_hf_logprob": _ratio(rate(f"vllm/logprob/{h}"), rate(f"hf/logprob/{h}")),
+        "vllm_over_hf_full": _ratio(rate(f"vllm/full/{f}"), rate(f"hf/full/{f}")),
+        "vllm_verdict_over_full": _ratio(rate(f"vllm/verdict/{n}"), rate(f"vllm/full/{f}")),
+        "vllm_logprob_over_full": _ratio(rate(f"vllm/logprob/{n}"), rate(f"vllm/full/{f}")),
+        "http_over_offline_vllm_verdict": _ratio(rate(f"http/verdict/{n}"), rate(f"vllm/verdict/{n}")),
+    }
+    report = {"source": source, "template": args.template, "model": args.model, "device": f"CPU ({os.cpu_count()} cores, "
+              f"{platform.machine()})", "full_max_tokens": args.full_max_tokens, "results": results, "ratios": ratios,
+              "date": time.strftime("%Y-%m-%d")}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{'run':<28}{'pairs':>7}{'seconds':>10}{'items/s':>10}{'unparsed':>10}")
+    for key, r in results.items():
+        if "items_per_s" in r:
+            print(f"{key:<28}{r['pairs']:>7}{r['seconds']:>10}{r['items_per_s']:>10}{r['parse_failures']:>10}")
+    print(f"prefix cache: {results['vllm/prefix_cache']}")
+    for key, value in ratios.items():
+        print(f"{key:<34}{value}")
+    print(f"wrote {args.out}")
+
+
+def _ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+if __name__ == "__main__":
+    main()
