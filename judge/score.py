@@ -83,7 +83,7 @@ def make_backend(config: ScoreConfig) -> Backend:
     elif config.backend == "hf":
         from .backends.hf import HFBackend
 
-        backend = HFBackend.from_pretrained(config.model, config.adapter, **config.extra)
+        backend = HFBackend(config.model, adapter=config.adapter, **config.extra)
     else:
         from .backends.openai import OpenAIBackend
 

@@ -110,7 +110,7 @@ def main() -> None:
     if not args.skip_hf:
         from judge.backends.hf import HFBackend
 
-        hf = HFBackend.from_pretrained(args.model, batch_size=16)
+        hf = HFBackend(args.model, batch_size=16)
         hf.name = "hf"
         for mode in ("verdict", "logprob"):
             results[f"hf/{mode}/{len(hf_pairs)}"] = run(hf, hf_pairs, mode, workdir, args.template, 0)
