@@ -259,19 +259,29 @@ def _answered(plan: Plan, cache: ReplyCache) -> list[tuple[Call, dict]]:
     return out
 
 
+def _unique(calls) -> list[Call]:
+    """One call per key: items with identical content make identical requests, asked once."""
+    first: dict[str, Call] = {}
+    for call in calls:
+        first.setdefault(call.key, call)
+    return list(first.values())
+
+
+def _paid(answered: list[tuple[Call, dict]]) -> list[tuple[Call, dict]]:
+    """One (call, reply) per request actually paid for: identical items share a reply."""
+    return list({c.key: (c, r) for c, r in answered}.values())
+
+
 def _pending(plan: Plan, answered: list[tuple[Call, dict]]) -> list[Call]:
     """Calls still to send: uncached first turns, and rewrites of cached first turns."""
     done = {c.key for c, _ in answered}
-    work = [c for c in plan.calls if c.key not in done]
-    for call, reply in answered:
-        rewrite = plan.rewrite_of(call, reply)
-        if rewrite is not None and rewrite.key not in done:
-            work.append(rewrite)
-    return work
+    rewrites = (plan.rewrite_of(c, r) for c, r in answered)
+    return _unique([c for c in plan.calls if c.key not in done] + [r for r in rewrites if r and r.key not in done])
 
 
 def _expected_total(plan: Plan) -> int:
-    return len(plan.calls) + sum(plan.rewrite_expected(c) for c in plan.calls)
+    first = _unique(plan.calls)
+    return len(first) + sum(plan.rewrite_expected(c) for c in first)
 
 
 def _verdict(plan: Plan, call: Call, reply: dict) -> Verdict:
@@ -282,11 +292,13 @@ def _verdict(plan: Plan, call: Call, reply: dict) -> Verdict:
     return verdict
 
 
-def _progress(plan: Plan, initial: int):
+def _progress(plan: Plan, work: list[Call]):
+    """A bar over this run's requests (rate and ETA are this run's); cached ones show as `hits`."""
     from tqdm import tqdm
 
-    return tqdm(total=_expected_total(plan), initial=initial, unit="call", desc="distill", dynamic_ncols=True,
-                smoothing=0.1, disable=not plan.config.progress)
+    total = len(work) + sum(plan.rewrite_expected(c) for c in work)
+    return tqdm(total=total, unit="call", desc="distill", dynamic_ncols=True, smoothing=0.1,
+                disable=not plan.config.progress)
 
 
 def distill(config: DistillConfig) -> dict:
@@ -302,15 +314,14 @@ def distill(config: DistillConfig) -> dict:
     started = time.monotonic()
     cache = ReplyCache(out / "cache.sqlite")
     answered = _answered(plan, cache)
-    spent = sum(_reply_cost(prices, plan.model, c, r) or 0.0 for c, r in answered)
-    skipped = sum(plan.rewrite_expected(c) and plan.rewrite_of(c, r) is None for c, r in answered)
+    spent = sum(_reply_cost(prices, plan.model, c, r) or 0.0 for c, r in _paid(answered))
     work = _pending(plan, answered)
     run = _Run(plan, cache, prices, _Budget(config.max_cost, spent), None, hits=len(answered))
     stopped = None
     try:
         if work:  # a fully cached rerun needs no client, no event loop, no progress bar
             run.teacher = Teacher(config.teacher)
-            run.progress = _progress(plan, len(answered) + skipped)
+            run.progress = _progress(plan, work)
             calling = time.monotonic()
             try:
                 asyncio.run(run.execute(work))
@@ -341,10 +352,12 @@ def _finish(plan: Plan, cache: ReplyCache, prices: PriceTable, run: _Run, stoppe
     verdicts = [_verdict(plan, c, r) for c, r in answered]
     write_jsonl(out / "verdicts.jsonl", verdicts)
     tokens = Counter()
-    for _, reply in answered:
+    for _, reply in _paid(answered):
         tokens.update({k: v for k, v in (reply.get("usage") or {}).items() if isinstance(v, int)})
-    costs = [_reply_cost(prices, plan.model, c, r) for c, r in answered]
-    rewrites_due = sum(plan.rewrite_of(c, r) is not None for c, r in answered)
+    costs = [_reply_cost(prices, plan.model, c, r) for c, r in _paid(answered)]
+    done = {c.key for c, _ in answered}  # rewrites: due after parsed replies, expected after unanswered calls
+    rewrites_due = sum(plan.rewrite_of(c, r) is not None for c, r in answered) + sum(
+        plan.rewrite_expected(c) for c in plan.calls if c.key not in done)
     expected = len(plan.calls) + rewrites_due
     stats = {
         "teacher": {"model": plan.model, "base_url": config.teacher.resolved_base_url or "https://api.openai.com/v1"},
@@ -394,7 +407,10 @@ def estimate(config: DistillConfig) -> dict:
     return {
         "model": plan.model, "template": plan.template.key, "items": len(plan.items),
         "orders": len(orders_for(config.swap, plan.template.mode)), "samples": config.samples,
-        "calls_total": _expected_total(plan), "calls_cached": len(answered), "calls_to_send": n_calls,
+        "rewrites": sum(plan.rewrite_expected(c) for c in plan.calls),
+        "identical": len(plan.calls) - len(_unique(plan.calls)),
+        "calls_total": _expected_total(plan), "calls_cached": len({c.key for c, _ in answered}),
+        "calls_to_send": n_calls,
         "input_tokens": input_tokens, "output_tokens_typical": n_calls * typical,
         "output_tokens_max": n_calls * config.teacher.max_tokens, "typical_reply_tokens": typical,
         "cost_usd": price.cost(input_tokens, n_calls * typical) if price else None,

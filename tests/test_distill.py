@@ -203,3 +203,15 @@ def test_cli_run_prints_a_summary(fake, items, tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "6 verdicts (0 unparsed)" in text and "6 calls sent, 0 cached" in text and "teacher cost so far: $" in text
+
+
+def test_identical_requests_are_sent_once_and_serve_every_item(fake, tmp_path):
+    path = tmp_path / "dups.jsonl"
+    twin = PAIRS[0]
+    write_jsonl(path, [twin, PairItem(**{**twin.__dict__, "id": "twin"}), *PAIRS[1:3]])
+    stats = distill(config(fake, path, tmp_path / "run"))
+    assert fake.stats()["ok"] == 6 and stats["verdicts"] == 8
+    vs = {(v.id, v.order): v.raw for v in verdicts(tmp_path / "run")}
+    assert vs[("twin", "ba")] == vs[(twin.id, "ba")]
+    assert estimate(config(fake, path, tmp_path / "run"))["calls_total"] == 6
+    assert stats["tokens"]["gpt-4o-mini"]["prompt_tokens"] == fake.stats()["prompt_tokens"]  # a shared reply is paid once

@@ -18,8 +18,10 @@ def _config(args):
 
 def print_estimate(plan: dict) -> None:
     cost = "unknown" if plan["cost_usd"] is None else f"${plan['cost_usd']:.4f}, at most ${plan['cost_usd_max']:.4f}"
+    rewrites = f" + {plan['rewrites']} reference-free rewrites" if plan["rewrites"] else ""
+    identical = f", {plan['identical']} identical requests asked once" if plan["identical"] else ""
     print(f"dry run, nothing sent: {plan['calls_total']} calls to {plan['model']} ({plan['items']} items x "
-          f"{plan['orders']} order(s) x {plan['samples']} sample(s), plus rewrites if any); "
+          f"{plan['orders']} order(s) x {plan['samples']} sample(s){rewrites}{identical}); "
           f"{plan['calls_cached']} cached, {plan['calls_to_send']} to send")
     print(f"estimated input tokens:  {plan['input_tokens']:,} ({plan['token_estimate']})")
     print(f"estimated output tokens: {plan['output_tokens_typical']:,} if replies average "

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 URL_LINE = "FAKE_OPENAI_URL "
 
@@ -141,7 +142,10 @@ def create_app(config: FakeConfig, state: _State) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ClientDisconnect:  # the client was killed mid-request: nobody to answer
+            return None
         refused = _refused(request, body.get("model"))
         if refused:
             return refused
