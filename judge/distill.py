@@ -56,6 +56,7 @@ class DistillConfig:
     samples: int = 1  # ask K times per (item, order); K > 1 wants temperature > 0
     max_cost: float | None = None  # USD for the whole job, cached replies included
     reference_free_rewrite: bool = False
+    verdict_only: bool = False  # ask for the verdict alone, constrained to the template's verdict regex
     prices: str | None = None  # price table (default configs/prices.yaml)
     progress: bool = True
 
@@ -125,6 +126,13 @@ def make_plan(config: DistillConfig) -> Plan:
     template = get_template(config.template)
     if config.mode and config.mode != template.mode:
         raise ConfigError(f"template {template.name} is {template.mode} but --mode is {config.mode}")
+    if config.verdict_only:
+        if config.reference_free_rewrite:
+            raise ConfigError("--verdict-only asks for no critique, so there is nothing to rewrite; drop one of them")
+        # A weak or local teacher that cannot keep the reply format is held to it by the server
+        # (vLLM structured outputs); the training target is then the verdict alone.
+        config.teacher = dataclasses.replace(config.teacher, regex=template.verdict_regex,
+                                             max_tokens=template.verdict_max_tokens)
     if config.reference_free_rewrite:
         if template.mode != "pointwise" or template.optional != "reference" or not template.prompt_without \
                 or "{reference}" not in template.prompt:

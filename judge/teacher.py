@@ -39,6 +39,7 @@ class TeacherConfig:
     temperature: float = 0.0
     seed: int | None = 0
     max_tokens: int = 1024
+    regex: str | None = None  # constrain replies with vLLM structured outputs (vLLM-served teachers only)
     backoff: float = 1.0  # first retry waits 0.5-1x this, doubling per retry, up to max_backoff
     max_backoff: float = 60.0
     max_retry_after: float = 600.0  # a longer Retry-After stops the run (rerun later) instead of sleeping
@@ -63,6 +64,8 @@ class TeacherConfig:
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.seed is not None:
             params["seed"] = self.seed + sample
+        if self.regex:
+            params["structured_outputs"] = {"regex": self.regex}
         return params
 
 

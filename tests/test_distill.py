@@ -215,3 +215,18 @@ def test_identical_requests_are_sent_once_and_serve_every_item(fake, tmp_path):
     assert vs[("twin", "ba")] == vs[(twin.id, "ba")]
     assert estimate(config(fake, path, tmp_path / "run"))["calls_total"] == 6
     assert stats["tokens"]["gpt-4o-mini"]["prompt_tokens"] == fake.stats()["prompt_tokens"]  # a shared reply is paid once
+
+
+def test_verdict_only_holds_the_teacher_to_the_verdict_format(tmp_path, items):
+    seen = []
+
+    def verdict_only(body):
+        seen.append(body)
+        return "9 2"
+
+    with FakeOpenAI(reply=verdict_only) as server:
+        distill(config(server, items, tmp_path / "run", verdict_only=True))
+    assert all(b["structured_outputs"] == {"regex": r"([1-9]|10) ([1-9]|10)"} and b["max_tokens"] <= 8 for b in seen)
+    assert all(v.parse_ok for v in verdicts(tmp_path / "run"))
+    with pytest.raises(ConfigError, match="nothing to rewrite"):
+        distill(config(server, items, tmp_path / "other", verdict_only=True, reference_free_rewrite=True))

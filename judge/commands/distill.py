@@ -12,7 +12,8 @@ def _config(args):
                             seed=args.seed, max_tokens=args.max_tokens)
     return DistillConfig(input=args.input, template=args.template, teacher=teacher, out=args.out, mode=args.mode,
                          swap=args.swap, samples=args.samples, max_cost=args.max_cost,
-                         reference_free_rewrite=args.reference_free_rewrite, prices=args.prices,
+                         reference_free_rewrite=args.reference_free_rewrite, verdict_only=args.verdict_only,
+                         prices=args.prices,
                          progress=not args.no_progress)
 
 
@@ -72,6 +73,9 @@ def register(verbs) -> None:
     p.add_argument("--samples", type=int, default=1, help="ask K times per item and order (use with --temperature > 0)")
     p.add_argument("--max-cost", type=float, help="USD budget for the whole job; stops cleanly before exceeding it")
     p.add_argument("--dry-run", action="store_true", help="count calls, estimate tokens and cost; send nothing")
+    p.add_argument("--verdict-only", action="store_true",
+                   help="ask for the verdict alone, held to the template's verdict format with vLLM structured "
+                        "outputs (for vLLM-served teachers; OpenAI rejects the field)")
     p.add_argument("--reference-free-rewrite", action="store_true",
                    help="pointwise: a second turn rewrites each reference-based critique without the reference "
                         "(CritiqueLLM), the target for the no-reference prompt")
