@@ -20,13 +20,13 @@ from judge import __version__
 from . import errors
 from .errors import EngineUnavailable, Unauthorized
 from .judges import Judge
-from .protocol import (BatchRequest, BatchResponse, Health, JudgeCard, JudgeList, PairwiseRequest, PairwiseResponse,
-                       PointwiseRequest, PointwiseResponse)
+from .protocol import (BatchRequest, BatchResponse, ErrorResponse, Health, JudgeCard, JudgeList, PairwiseRequest,
+                       PairwiseResponse, PointwiseRequest, PointwiseResponse)
 from .service import JudgeService, Limits
 from .upstream import Upstream
 
-_ERRORS = {status: {"model": dict, "description": kind} for status, kind in errors.ERROR_TYPES.items()
-           if status in (400, 401, 404, 413, 422, 503, 504)}
+_ERRORS = {status: {"model": ErrorResponse, "description": kind} for status, kind in errors.ERROR_TYPES.items()
+           if status in (400, 401, 404, 413, 422, 500, 503, 504)}
 
 
 def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None = None, tokenizer=None,

@@ -24,7 +24,7 @@ import httpx
 
 from judge.backends.vllm import _supported_rank, lora_rank
 
-from .errors import EngineStartError
+from .errors import ServerStartError
 
 
 @dataclass
@@ -76,20 +76,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class EngineProcess:
-    """`with EngineProcess(config) as engine:` starts vLLM, waits until it is healthy, and stops it
-    (its whole process group: vLLM runs an engine core and workers beside its API server)."""
+class ChildServer:
+    """An HTTP server as a child process in a session of its own: `with ChildServer(command,
+    health_url) as server:` starts it, waits until `health_url` answers 200 (a clear error with the
+    end of its log if it exits or times out first), and stops its whole process group on the way
+    out. Used for vLLM, and by tests and benchmarks for `judgeforge serve` itself."""
 
-    def __init__(self, config: EngineConfig, *, log_path: str | Path | None = None, startup_timeout: float = 900.0):
-        self.config = config
-        self.port = free_port()
-        self.api_key = secrets.token_urlsafe(24)
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+    def __init__(self, command: list[str], health_url: str, *, log_path: str | Path | None = None,
+                 startup_timeout: float = 900.0, env: dict | None = None, name: str = "the server"):
+        self.command, self.health_url, self.name = command, health_url, name
         self.startup_timeout = startup_timeout
-        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="judgeforge-engine-", suffix=".log")[1])
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="judgeforge-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> EngineProcess:
+    def __enter__(self):
         self.start()
         try:
             self.wait_healthy()
@@ -102,30 +103,27 @@ class EngineProcess:
         self.stop()
 
     def start(self) -> None:
-        command = engine_command(self.config, self.port)
-        env = {**os.environ, "VLLM_API_KEY": self.api_key}  # not on the command line, where `ps` shows it
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        health = self.url.removesuffix("/v1") + "/health"
         while time.monotonic() < deadline:
             if not self.alive():
-                raise EngineStartError(f"vLLM exited with code {self.process.returncode} while starting; "
+                raise ServerStartError(f"{self.name} exited with code {self.process.returncode} while starting; "
                                        f"the end of its log ({self.log_path}):\n{self.log_tail()}")
             try:
-                if httpx.get(health, timeout=5.0).status_code == 200:
+                if httpx.get(self.health_url, timeout=5.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(1.0)
-        raise EngineStartError(f"vLLM did not become healthy within {self.startup_timeout:.0f} s; the end of its "
-                               f"log ({self.log_path}):\n{self.log_tail()}")
+        raise ServerStartError(f"{self.name} did not become healthy within {self.startup_timeout:.0f} s; the end of "
+                               f"its log ({self.log_path}):\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -136,7 +134,7 @@ class EngineProcess:
             return "(no log)"
 
     def stop(self, grace: float = 30.0) -> None:
-        """SIGTERM to the engine's process group, SIGKILL after `grace` seconds."""
+        """SIGTERM to the process group, SIGKILL after `grace` seconds."""
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -155,3 +153,16 @@ class EngineProcess:
         except ProcessLookupError:
             pass
         self.process = None
+
+
+class EngineProcess(ChildServer):
+    """vLLM on a free loopback port with a random API key (given in its environment, not on the
+    command line where `ps` shows it). `url` is its OpenAI base URL."""
+
+    def __init__(self, config: EngineConfig, *, log_path: str | Path | None = None, startup_timeout: float = 900.0):
+        self.config = config
+        self.port = free_port()
+        self.api_key = secrets.token_urlsafe(24)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        super().__init__(engine_command(config, self.port), f"http://127.0.0.1:{self.port}/health", log_path=log_path,
+                         startup_timeout=startup_timeout, env={"VLLM_API_KEY": self.api_key}, name="vLLM")

@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 
 from judge.errors import ConfigError, InputError, JudgeforgeError
 
+from .protocol import ErrorInfo, ErrorResponse
+
 log = logging.getLogger("judgeforge.serve")
 
 ERROR_TYPES = {
@@ -69,13 +71,14 @@ class EngineFailed(ApiError):
     """The engine answered with an error for a request we built: a server-side failure."""
 
 
-class EngineStartError(JudgeforgeError):
-    """The vLLM child did not come up; the message carries the tail of its log."""
+class ServerStartError(JudgeforgeError):
+    """A child server (vLLM, or `judgeforge serve` under a test) did not come up; the message carries
+    the end of its log."""
 
 
 def envelope(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:
-    body = {"error": {"message": message, "type": ERROR_TYPES.get(status, "Error"), "param": param, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    error = ErrorInfo(message=message, type=ERROR_TYPES.get(status, "Error"), param=param, code=status)
+    return JSONResponse(ErrorResponse(error=error).model_dump(), status_code=status, headers=headers)
 
 
 def classify(exc: BaseException) -> tuple[int, str, str | None]:

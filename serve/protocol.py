@@ -118,6 +118,17 @@ class JudgeList(BaseModel):
     data: list[JudgeCard]
 
 
+class ErrorInfo(BaseModel):
+    message: str
+    type: str
+    param: str | None = Field(None, description="the request field at fault, e.g. answer2 or items[3]")
+    code: int = Field(description="the HTTP status")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     engine: str

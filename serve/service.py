@@ -77,14 +77,14 @@ class JudgeService:
         (verdict,) = verdicts
         return PointwiseResponse(**common, score=verdict.score, reason=verdict.reason, raw=verdict.raw,
                                  parse_ok=verdict.parse_ok, error=verdict.error, logprobs=verdict.logprobs,
-                                 usage=_usage(verdicts))
+                                 usage=_usage([v.usage for v in verdicts]))
 
     async def batch(self, body: BatchRequest) -> BatchResponse:
         if len(body.items) > self.limits.max_batch:
             raise TooLarge(f"the batch has {len(body.items)} items; this server takes at most {self.limits.max_batch} "
                            f"per request", "items")
         results = await asyncio.gather(*(self.judge(item, f"items[{i}].") for i, item in enumerate(body.items)))
-        return BatchResponse(results=list(results), usage=_sum_usage(r.usage for r in results))
+        return BatchResponse(results=list(results), usage=_usage([r.usage.model_dump() for r in results]))
 
     def _fit(self, request: Request, minimum: int, where: str) -> Request:
         """Refuse a prompt that leaves under `minimum` tokens of context; cut the reply budget to the room."""
@@ -105,7 +105,7 @@ class JudgeService:
 def _order(verdict: Verdict) -> OrderVerdict:
     return OrderVerdict(order=verdict.order, winner=verdict.winner, scores=verdict.scores, reason=verdict.reason,
                         raw=verdict.raw, parse_ok=verdict.parse_ok, error=verdict.error, logprobs=verdict.logprobs,
-                        usage=_usage([verdict]))
+                        usage=_usage([verdict.usage]))
 
 
 def _pairwise(verdicts: list[Verdict], common: dict) -> PairwiseResponse:
@@ -113,24 +113,17 @@ def _pairwise(verdicts: list[Verdict], common: dict) -> PairwiseResponse:
     if len(verdicts) == 1:
         return PairwiseResponse(**common, winner=first.winner, scores=first.scores, reason=first.reason,
                                 parse_ok=first.parse_ok, logprobs=first.logprobs, verdicts=[_order(first)],
-                                usage=_usage(verdicts))
+                                usage=_usage([v.usage for v in verdicts]))
     ab, ba = verdicts
     parsed = ab.parse_ok and ba.parse_ok
     scores = ([round((a + b) / 2, 6) for a, b in zip(ab.scores, ba.scores)]
               if parsed and ab.scores and ba.scores and len(ab.scores) == len(ba.scores) else None)
     return PairwiseResponse(**common, winner=swap_combine([ab.winner], [ba.winner])[0], scores=scores,
                             reason=ab.reason, parse_ok=parsed, consistent=ab.winner == ba.winner if parsed else None,
-                            verdicts=[_order(v) for v in verdicts], usage=_usage(verdicts))
+                            verdicts=[_order(v) for v in verdicts], usage=_usage([v.usage for v in verdicts]))
 
 
-def _usage(verdicts: list[Verdict]) -> Usage:
-    prompt = sum((v.usage or {}).get("prompt_tokens", 0) for v in verdicts)
-    completion = sum((v.usage or {}).get("completion_tokens", 0) for v in verdicts)
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
-
-
-def _sum_usage(usages) -> Usage:
-    usages = list(usages)
-    prompt = sum(u.prompt_tokens for u in usages)
-    completion = sum(u.completion_tokens for u in usages)
+def _usage(usages: list[dict | None]) -> Usage:
+    prompt = sum((u or {}).get("prompt_tokens", 0) for u in usages)
+    completion = sum((u or {}).get("completion_tokens", 0) for u in usages)
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)

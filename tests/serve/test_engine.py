@@ -17,7 +17,7 @@ import pytest
 from judge.errors import ConfigError
 from serve import engine as engine_module
 from serve.engine import EngineConfig, EngineProcess, engine_command, launcher
-from serve.errors import EngineStartError
+from serve.errors import ServerStartError
 from serve.server import ServeConfig, plan_engine
 
 
@@ -140,7 +140,7 @@ def test_engine_starts_answers_and_stops_with_its_children(stand_in, tmp_path):
 
 def test_a_crashing_engine_reports_its_log(stand_in, tmp_path):
     pids = stand_in("crash")
-    with pytest.raises(EngineStartError, match="(?s)exited with code 1.*CUDA out of memory"):
+    with pytest.raises(ServerStartError, match="(?s)vLLM exited with code 1.*CUDA out of memory"):
         with EngineProcess(EngineConfig("m", "m"), log_path=tmp_path / "log", startup_timeout=30):
             pass
     assert gone(pids()["pids"][1])
@@ -148,7 +148,7 @@ def test_a_crashing_engine_reports_its_log(stand_in, tmp_path):
 
 def test_an_engine_that_never_gets_healthy_times_out_and_is_stopped(stand_in, tmp_path):
     pids = stand_in("hang")
-    with pytest.raises(EngineStartError, match="(?s)within 2 s.*stand-in engine starting"):
+    with pytest.raises(ServerStartError, match="(?s)within 2 s.*stand-in engine starting"):
         with EngineProcess(EngineConfig("m", "m"), log_path=tmp_path / "log", startup_timeout=2):
             pass
     assert all(gone(pid) for pid in pids()["pids"])
