@@ -14,11 +14,9 @@ import time
 import httpx
 import pytest
 
-from judge.errors import ConfigError
 from serve import engine as engine_module
 from serve.engine import EngineConfig, EngineProcess, engine_command, launcher
 from serve.errors import ServerStartError
-from serve.server import ServeConfig, plan_engine
 
 
 def adapter(path, rank: int, template: str | None = None):
@@ -56,27 +54,6 @@ def test_command_loads_every_adapter_with_a_rank_vllm_accepts(tmp_path):
 def test_a_plain_base_gets_no_lora_flags():
     command = engine_command(EngineConfig("m", "m"), 1)
     assert "--enable-lora" not in command and "--tensor-parallel-size" not in command
-
-
-def test_plan_names_judges_and_templates(tmp_path):
-    base = tmp_path / "SmolLM"
-    base.mkdir()
-    path = adapter(tmp_path / "j", 8, "pandalm@1")
-    engine_config, judges = plan_engine(ServeConfig(base=str(base), adapters={"j": path}, template="score-100"))
-    assert engine_config.served_name == "SmolLM" and engine_config.adapters == {"j": path}
-    assert [(j.name, j.parent, j.templates["pairwise"], j.templates["pointwise"]) for j in judges] == [
-        ("SmolLM", None, "judgelm@1", "score-100@1"), ("j", "SmolLM", "pandalm@1", "score-100@1")]
-
-
-@pytest.mark.parametrize("kwargs,message", [
-    ({}, "--base is required"),
-    ({"base": "m", "merged": True}, "exactly one --adapter"),
-    ({"upstream": "http://x", "vllm_args": ["--enforce-eager"]}, "with --upstream"),
-    ({"base": "m", "max_batch": 0}, "--max-batch"),
-])
-def test_bad_combinations_say_how_to_fix_them(kwargs, message):
-    with pytest.raises(ConfigError, match=message):
-        ServeConfig(**kwargs)
 
 
 STAND_IN = textwrap.dedent("""
@@ -194,3 +171,4 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+

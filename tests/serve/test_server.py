@@ -1,0 +1,84 @@
+"""`judgeforge serve` as a whole: what it starts for a configuration (adapters, templates, merged),
+and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from judge.client import JudgeClient
+from judge.errors import ConfigError
+from judge.testing.fake_openai import FakeOpenAI
+from serve.engine import ChildServer, free_port
+from serve.server import ServeConfig, plan_engine
+
+
+def adapter(path, rank: int, template: str | None = None):
+    path.mkdir()
+    (path / "adapter_config.json").write_text(json.dumps({"r": rank}))
+    if template:
+        (path / "judgeforge.json").write_text(json.dumps({"template": template}))
+    return str(path)
+
+
+def test_plan_names_judges_and_templates(tmp_path):
+    base = tmp_path / "SmolLM"
+    base.mkdir()
+    path = adapter(tmp_path / "j", 8, "pandalm@1")
+    engine_config, judges = plan_engine(ServeConfig(base=str(base), adapters={"j": path}, template="score-100"))
+    assert engine_config.served_name == "SmolLM" and engine_config.adapters == {"j": path}
+    assert [(j.name, j.parent, j.templates["pairwise"], j.templates["pointwise"]) for j in judges] == [
+        ("SmolLM", None, "judgelm@1", "score-100@1"), ("j", "SmolLM", "pandalm@1", "score-100@1")]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({}, "--base is required"),
+    ({"base": "m", "merged": True}, "exactly one --adapter"),
+    ({"upstream": "http://x", "vllm_args": ["--enforce-eager"]}, "with --upstream"),
+    ({"base": "m", "max_batch": 0}, "--max-batch"),
+])
+def test_bad_combinations_say_how_to_fix_them(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ServeConfig(**kwargs)
+
+
+def test_merged_serves_the_adapter_folded_into_the_base(tiny_llama_path, tmp_path, monkeypatch):
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("JUDGEFORGE_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_path),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    path = tmp_path / "judge"
+    lora.save_pretrained(path)
+    (path / "judgeforge.json").write_text(json.dumps({"template": "pandalm@1"}))
+    config = ServeConfig(base=str(tiny_llama_path), adapters={"judge": str(path)}, merged=True)
+
+    engine_config, judges = plan_engine(config)
+    assert (engine_config.served_name, engine_config.adapters) == ("judge", {})
+    assert [(j.name, j.parent, j.templates["pairwise"]) for j in judges] == [("judge", None, "pandalm@1")]
+    ids = torch.tensor([[1, 5, 9, 200, 7]])
+    with torch.no_grad():
+        merged = AutoModelForCausalLM.from_pretrained(engine_config.base)(ids).logits
+        unmerged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_path), path)(ids).logits
+    assert torch.allclose(merged, unmerged, atol=1e-4)
+    made = (Path(engine_config.base) / "config.json").stat().st_mtime_ns
+    again, _ = plan_engine(config)  # cached: the same folder, not merged again
+    assert again.base == engine_config.base and (Path(again.base) / "config.json").stat().st_mtime_ns == made
+
+
+def test_upstream_mode_fronts_a_running_server(tmp_path):
+    """No engine: the judges are the upstream's models; /health falls back to its model list."""
+    with FakeOpenAI(models=("teacher",), api_key="upstream-key") as upstream:
+        port = free_port()
+        command = [sys.executable, "-m", "judge.cli", "serve", "--upstream", upstream.base_url,
+                   "--upstream-api-key", "upstream-key", "--port", str(port), "--template", "pandalm"]
+        with ChildServer(command, f"http://127.0.0.1:{port}/health", log_path=tmp_path / "log", startup_timeout=60):
+            with JudgeClient(f"http://127.0.0.1:{port}") as judge:
+                assert [(m["id"], m["templates"]["pairwise"]) for m in judge.models()] == [("teacher", "pandalm@1")]
+                verdict = judge.pairwise("q", "a", "b", template="judgelm")  # the fake replies JudgeLM-style
+                assert verdict["parse_ok"] and verdict["judge"] == "teacher" and verdict["winner"] in ("1", "2", "tie")
+        assert upstream.stats()["ok"] == 1
