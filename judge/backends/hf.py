@@ -61,6 +61,13 @@ def load_model(path: str | os.PathLike, *, dtype: str = "auto", device_map=None,
         raise ConfigError(f"cannot load the model from {path}: {e}") from None
 
 
+def encode_prompt(tokenizer, prompt) -> list[int]:
+    """The prompt's token ids as the model sees them (chat template with the generation prompt, else
+    the raw prompt with the tokenizer's special tokens). Training tokenizes its prompts with this too."""
+    text = chat_or_raw(tokenizer, prompt)
+    return tokenizer(text, add_special_tokens=not tokenizer.chat_template)["input_ids"]
+
+
 class HFBackend:
     """`Backend` over a transformers causal LM. `model` is a folder (loaded, with `adapter` on top
     and the adapter's tokenizer when it ships one) or a live model (a peft model included), then
@@ -104,10 +111,7 @@ class HFBackend:
         return results
 
     def encode(self, prompt) -> list[int]:
-        """The prompt's token ids as this model sees them (chat template with the generation prompt,
-        else the raw prompt with the tokenizer's special tokens)."""
-        text = chat_or_raw(self.tokenizer, prompt)
-        return self.tokenizer(text, add_special_tokens=not self.tokenizer.chat_template)["input_ids"]
+        return encode_prompt(self.tokenizer, prompt)
 
     def _refusal(self, request: Request, ids: list[int]) -> str | None:
         if request.adapter not in (None, self.name):

@@ -1,0 +1,68 @@
+"""The adapter folder's `judgeforge.json`: what a trained judge needs to be queried the way it was
+trained (its template, name@version and hash), and where it came from (base model, training data
+hash, best validation metric, LoRA shape). `train` writes it beside the PEFT adapter, `merge`
+copies it into the merged model; `serve` and `score` read the template and the rank from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError
+from .jsonl import write_json
+
+META_FILE = "judgeforge.json"
+
+
+@dataclass
+class AdapterInfo:
+    template: str  # name@version
+    template_hash: str
+    mode: str  # pairwise | pointwise
+    base_model: str
+    train_data_sha256: str | None = None
+    val_data_sha256: str | None = None
+    best_metric: dict | None = None  # {"name": "accuracy", "value": 0.95, "step": 40, "checkpoint": ...}
+    lora: dict = field(default_factory=dict)  # {"r", "alpha", "dropout", "target_modules"}
+    quantization: str = "none"
+    merged_from: str | None = None  # set on a merged model: the adapter folder it came from
+    judgeforge_version: str = __version__
+
+
+def write_adapter_info(folder: str | os.PathLike, info: AdapterInfo) -> Path:
+    path = Path(folder) / META_FILE
+    write_json(path, dataclasses.asdict(info))
+    return path
+
+
+def read_adapter_info(folder: str | os.PathLike) -> AdapterInfo:
+    path = Path(folder) / META_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{folder} has no {META_FILE}: not an adapter trained by judgeforge "
+                          f"(pass --template to say which prompt it expects)") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: malformed JSON ({e.msg} at line {e.lineno})") from None
+    known = {f.name for f in dataclasses.fields(AdapterInfo)}
+    try:
+        return AdapterInfo(**{k: v for k, v in data.items() if k in known})
+    except TypeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def adapter_template(path: str | os.PathLike) -> str:
+    """The template (name@version) the adapter (or merged model) was trained with."""
+    return read_adapter_info(path).template
+
+
+def adapter_rank(path: str | os.PathLike) -> int:
+    """The LoRA rank of a PEFT adapter folder (vLLM's --max-lora-rank must cover it)."""
+    config = Path(path) / "adapter_config.json"
+    if not config.exists():
+        raise ConfigError(f"{path} is not a PEFT adapter folder (no adapter_config.json)")
+    return int(json.loads(config.read_text(encoding="utf-8"))["r"])

@@ -1,0 +1,115 @@
+"""Training end to end on the tiny random Llama: outputs, vLLM-loadable adapter, resume, errors."""
+
+import json
+
+import pytest
+import torch
+
+from judge.adapters import adapter_rank, adapter_template, read_adapter_info
+from judge.backends.hf import HFBackend
+from judge.cli import main
+from judge.errors import ConfigError
+from judge.judging import judge_items
+from judge.jsonl import read_items
+from judge.manifest import file_sha256
+from judge.records import Verdict
+from judge.templates import get_template
+from train.config import load_config
+from train.judge_eval import judge_metrics
+from train.trainer import train
+
+
+@pytest.fixture(scope="module")
+def trained(overrides_for, tmp_path_factory):
+    """One 4-step run shared by the tests that only read its outputs: (overrides, config, summary)."""
+    overrides = overrides_for(tmp_path_factory.mktemp("trained") / "run")
+    config = load_config(None, overrides)
+    return overrides, config, train(config)
+
+
+def test_training_writes_a_servable_adapter_log_manifest_and_plot(trained, tiny_llama_path, synthetic_data):
+    _, config, summary = trained
+    out = config.output_dir
+    adapter = f"{out}/adapter"
+    assert summary["steps"] == 4 and summary["world_size"] == 1 and summary["resumed_from"] is None
+
+    from safetensors.torch import load_file
+
+    weights = load_file(f"{adapter}/adapter_model.safetensors")
+    assert weights and all("lora_A" in k or "lora_B" in k for k in weights)  # no embeddings, no lm_head
+    assert any(w.abs().sum() > 0 for k, w in weights.items() if "lora_B" in k)  # B starts at zero: it trained
+    assert json.load(open(f"{adapter}/adapter_config.json"))["modules_to_save"] is None
+    assert adapter_template(adapter) == "pandalm@1" and adapter_rank(adapter) == 4
+    info = read_adapter_info(adapter)
+    assert info.base_model == str(tiny_llama_path) and info.mode == "pairwise"
+    assert info.train_data_sha256 == file_sha256(config.train_file)
+    assert info.best_metric["name"] == "accuracy" and info.best_metric["step"] in (2, 4)
+
+    rows = [json.loads(line) for line in open(f"{out}/train_log.jsonl")]
+    steps = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]
+    assert all(r["lr"] > 0 and r["tokens_per_s"] > 0 for r in steps)
+    assert [r["step"] for r in rows if "eval_accuracy" in r] == [2, 4]
+    assert all(0 <= r["eval_accuracy"] <= 1 and "eval_consistency" in r for r in rows if "eval_accuracy" in r)
+    manifest = json.load(open(f"{out}/manifest.json"))
+    assert manifest["stage"] == "train" and manifest["counts"]["train"]["kept"] == 24
+    assert open(f"{out}/train_log.png", "rb").read(4) == b"\x89PNG"
+
+    items = read_items(synthetic_data / "test.jsonl")
+    verdicts = judge_items(items, get_template("pandalm"), HFBackend(tiny_llama_path, adapter=adapter), mode="verdict")
+    assert all(v.parse_ok for v in verdicts)
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(trained, tmp_path):
+    import shutil
+
+    overrides, config, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(config.output_dir, run)
+    shutil.rmtree(run / "checkpoint-4")  # as if killed after step 4's log, before its checkpoint
+    summary = train(load_config(None, [o for o in overrides if not o.startswith("output_dir")] + [f"output_dir={run}"]))
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["steps"] == 4
+    rows = [json.loads(line) for line in open(run / "train_log.jsonl")]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]  # steps 3-4 were redone, logged once
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_qlora_without_cuda_is_refused_clearly(tiny_overrides):
+    with pytest.raises(ConfigError, match=r"quantization: 4bit \(QLoRA\) trains on a CUDA GPU"):
+        train(load_config(None, tiny_overrides + ["quantization=4bit"]))
+
+
+def test_a_missing_base_model_exits_2_naming_it(tiny_overrides, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "c.yaml").write_text("template: pandalm\n")
+    sets = [s for s in tiny_overrides if not s.startswith("base_model")] + [f"base_model={tmp_path / 'nowhere'}"]
+    code = main(["train", "--config", str(tmp_path / "c.yaml"), *[a for s in sets for a in ("--set", s)]])
+    assert code == 2 and f"{tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+
+
+def test_merged_model_gives_the_adapter_logits(trained, tiny_llama_path, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    _, config, _ = trained
+    adapter, merged = f"{config.output_dir}/adapter", tmp_path / "merged"
+    assert main(["merge", "--base", str(tiny_llama_path), "--adapter", adapter, "--out", str(merged)]) == 0
+    ids = torch.tensor([list(range(100, 140))])
+    with torch.no_grad():
+        peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32), adapter)
+        plain = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)
+        torch.testing.assert_close(plain(ids).logits, peft(ids).logits, atol=1e-4, rtol=1e-4)
+    assert read_adapter_info(merged).merged_from == adapter and (merged / "tokenizer.json").exists()
+
+
+def test_pointwise_judge_metrics_are_correlations():
+    from judge.filter import TrainRow
+
+    rows = [TrainRow(id=str(i), mode="pointwise", template="rag-relevancy@1", template_hash=None, order="ab",
+                     messages=[], scores=[float(s)]) for i, s in enumerate([1, 2, 3, 4, 5])]
+    verdicts = [Verdict(id=str(i), scores=[float(s)], parse_ok=True) for i, s in enumerate([1, 3, 2, 4, 5])]
+    verdicts[0].parse_ok = False
+    metrics = judge_metrics("pointwise", rows, verdicts)
+    assert metrics["parse_failure_rate"] == 0.2 and 0 < metrics["spearman"] < 1 and "kendall" in metrics
+    constant = [Verdict(id=str(i), scores=[3.0], parse_ok=True) for i in range(5)]
+    assert judge_metrics("pointwise", rows, constant)["pearson"] == 0.0  # undefined: ranks nothing

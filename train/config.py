@@ -1,0 +1,191 @@
+"""TrainConfig: transformers' TrainingArguments plus the judge's own fields (base model, template,
+data, LoRA, quantization, judge-aware evaluation), as trl's SFTConfig extends them. Loaded from
+configs/train/NAME.yaml and `--set key=value` overrides: defaults < YAML < --set. Nested YAML
+sections and dotted keys name flat fields joined by "_" (`lora: {r: 8}` and `--set lora.r=8` are
+`lora_r`); values are converted to the field's type; unknown keys are errors listing the valid ones.
+"""
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainingArguments
+
+from judge.errors import ConfigError, InputError
+
+PAIRWISE_METRICS = ["accuracy", "f1", "consistency", "loss"]  # accuracy = agreement with the target verdicts
+POINTWISE_METRICS = ["pearson", "spearman", "kendall", "loss"]
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+NOT_ADAPTABLE = ("lm_head", "embed_tokens")  # vLLM loads no LoRA (or modules_to_save) on these
+
+
+@dataclass
+class TrainConfig(TrainingArguments):
+    base_model: str | None = field(default=None, metadata={"help": "base model folder (a hub id only when downloads are allowed)"})
+    template: str | None = field(default=None, metadata={"help": "template name[@version]; must be the one the data was rendered with"})
+    train_file: str | None = field(default=None, metadata={"help": "train.jsonl written by `judgeforge filter`"})
+    val_file: str | None = field(default=None, metadata={"help": "val.jsonl: eval loss and judge-aware evaluation every eval_steps"})
+    max_length: int = field(default=1024, metadata={"help": "rows longer than this many tokens are dropped and counted, never truncated"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (vLLM serves ranks up to --max-lora-rank, 512 at most)"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
+    lora_target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR),
+                                           metadata={"help": "module names that get LoRA; never lm_head or embed_tokens"})
+    quantization: str = field(default="none", metadata={"help": "base weights: none, 4bit (QLoRA: nf4, double quant, bf16 compute) or 8bit",
+                                                       "choices": ["none", "4bit", "8bit"]})
+    eval_samples: int = field(default=100, metadata={"help": "val items (with both their orders) judged at each evaluation; 0 = all"})
+    eval_mode: str = field(default="verdict", metadata={"help": "how val verdicts are generated: verdict (constrained, always parses) or full (free text, parsed)",
+                                                        "choices": ["verdict", "full"]})
+    # TrainingArguments fields with defaults for judge training.
+    output_dir: str | None = field(default=None, metadata={"help": "run folder: checkpoints, train_log.jsonl, manifest.json, adapter/"})
+    learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate"})
+    logging_steps: float = field(default=10, metadata={"help": "log loss, lr and tokens/s every N steps"})
+    eval_steps: float | None = field(default=50, metadata={"help": "judge-aware evaluation every N steps (needs val_file)"})
+    save_steps: float = field(default=50, metadata={"help": "checkpoint every N steps (a multiple of eval_steps)"})
+    save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept (the best one is always kept)"})
+    train_sampling_strategy: str = field(default="group_by_length", metadata={
+        "help": "group_by_length: batches of similar length, padded to their longest row", "choices": ["random", "sequential", "group_by_length"]})
+    include_num_input_tokens_seen: str | bool = field(default="non_padding", metadata={"help": "count tokens for tokens/s"})
+    prediction_loss_only: bool = field(default=True, metadata={"help": "eval loss only (verdicts are judged separately)"})
+    ddp_find_unused_parameters: bool | None = field(default=False, metadata={"help": "LoRA uses every adapter parameter"})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "wandb, tensorboard, ... or none"})
+
+    def __post_init__(self):
+        from judge.templates import get_template
+
+        for name, value in (("base_model", self.base_model), ("template", self.template),
+                            ("train_file", self.train_file), ("output_dir", self.output_dir)):
+            if not value:
+                raise ConfigError(f"{name} is not set: add `{name}: ...` to the YAML or pass --set {name}=...")
+        inherited = {f.name for f in dataclasses.fields(TrainingArguments)}  # those check their own choices
+        for f in dataclasses.fields(TrainConfig):
+            choices = f.metadata.get("choices") if f.name not in inherited else None
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+        mode = get_template(self.template).mode
+        metrics = PAIRWISE_METRICS if mode == "pairwise" else POINTWISE_METRICS
+        self.metric_for_best_model = (self.metric_for_best_model or metrics[0]).removeprefix("eval_")
+        if self.metric_for_best_model not in metrics:
+            raise ConfigError(f"metric_for_best_model for a {mode} template must be one of {', '.join(metrics)}, "
+                              f"got {self.metric_for_best_model!r}")
+        if self.lora_r < 1 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ConfigError("LoRA needs lora_r >= 1, lora_alpha > 0 and 0 <= lora_dropout < 1")
+        bad = [m for m in self.lora_target_modules if m in NOT_ADAPTABLE]
+        if bad:
+            raise ConfigError(f"lora_target_modules includes {', '.join(bad)}: vLLM cannot serve LoRA on the embeddings "
+                              f"or the LM head; remove them (e.g. lora_target_modules: [{', '.join(ALL_LINEAR)}])")
+        if self.max_length < 16:
+            raise ConfigError(f"max_length must be at least 16 tokens, got {self.max_length}")
+        if self.eval_samples < 0:
+            raise ConfigError(f"eval_samples must be 0 (all) or more, got {self.eval_samples}")
+        if self.val_file:
+            # Keep the best adapter by the judge metric: evaluate and save on the same step grid.
+            self.eval_strategy, self.save_strategy, self.load_best_model_at_end = "steps", "steps", True
+            if self.save_steps % self.eval_steps:
+                raise ConfigError(f"save_steps ({self.save_steps:g}) must be a multiple of eval_steps ({self.eval_steps:g}) "
+                                  f"so the best checkpoint is saved: e.g. --set save_steps={self.eval_steps:g}")
+        else:
+            self.eval_strategy, self.load_best_model_at_end = "no", False
+        if not _cuda():
+            self.use_cpu = True  # the only device here (and bf16 on CPU needs it said)
+        if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
+            self.gradient_checkpointing_kwargs = {"use_reentrant": False}  # needs no input grads under LoRA
+        try:
+            super().__post_init__()
+        except ValueError as e:
+            raise ConfigError(f"training arguments: {e}") from None
+
+    @property
+    def mode(self) -> str:
+        from judge.templates import get_template
+
+        return get_template(self.template).mode
+
+    @property
+    def model_dtype(self) -> str:
+        """The dtype the base weights load in: the mixed-precision dtype, else fp32."""
+        return "bfloat16" if self.bf16 else "float16" if self.fp16 else "float32"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def valid_keys() -> list[str]:
+    return sorted(f.name for f in dataclasses.fields(TrainConfig) if f.init)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """TrainConfig from a YAML file and `key=value` overrides (dotted keys allowed)."""
+    import yaml
+
+    values: dict = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise InputError("config file not found", str(path)) from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise InputError(f"malformed YAML: {getattr(e, 'problem', e)}", str(path), mark.line + 1 if mark else None) from None
+        if not isinstance(data, dict):
+            raise InputError("expected a mapping of config keys", str(path))
+        values.update(_flatten(data, str(path)))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        values.update(_flatten({key.strip().replace(".", "_"): yaml.safe_load(raw) if raw else ""}, "--set"))
+    return TrainConfig(**values)
+
+
+def _flatten(data: dict, source: str, prefix: str = "") -> dict:
+    hints = typing.get_type_hints(TrainConfig)
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if name in hints:
+            out[name] = _coerce(name, value, hints[name], source)
+        elif isinstance(value, dict):
+            out.update(_flatten(value, source, f"{name}_"))
+        else:
+            close = difflib.get_close_matches(name, valid_keys(), n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ConfigError(f"{source}: unknown key {name!r}; {hint}valid keys: {', '.join(valid_keys())}")
+    return out
+
+
+def _coerce(name: str, value, hint, source: str):
+    """`value` as the field's type: YAML reads 5e-4 as a string, --set values arrive as YAML scalars."""
+    arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in arms:
+        return None
+    for arm in arms:
+        origin = typing.get_origin(arm) or arm
+        try:
+            if origin is bool and isinstance(value, bool):
+                return value
+            if origin is int and not isinstance(value, bool) and float(value) == int(float(value)):
+                return int(float(value))
+            if origin is float and not isinstance(value, bool):
+                return float(value)
+            if origin is list:
+                return [str(v) for v in value] if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+            if origin is dict and isinstance(value, dict):
+                return value
+            if origin is str or (isinstance(origin, type) and issubclass(origin, enum.Enum)):
+                if isinstance(value, str):
+                    return value
+        except (TypeError, ValueError):
+            continue
+    raise ConfigError(f"{source}: {name} expects {_type_name(hint)}, got {value!r}")
+
+
+def _type_name(hint) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")

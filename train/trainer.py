@@ -1,0 +1,217 @@
+"""`judgeforge train`: LoRA (or QLoRA) fine-tuning of a judge with transformers' Trainer and peft.
+
+The loss covers the reply tokens only (train.data); batches group rows of similar length and pad to
+their longest row; every eval_steps the live model judges a sample of val rows (train.judge_eval)
+and the best adapter by `metric_for_best_model` is kept. A rerun resumes from the last checkpoint.
+The same code runs on one CPU, one GPU, or many through `accelerate launch` (DDP, DeepSpeed, FSDP).
+
+OUTPUT_DIR/adapter/ (PEFT adapter + tokenizer + judgeforge.json), checkpoint-N/, train_log.jsonl,
+train_log.png, manifest.json.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
+
+from judge.adapters import AdapterInfo, write_adapter_info
+from judge.backends.hf import load_model, load_tokenizer
+from judge.errors import ConfigError
+from judge.jsonl import AppendLog, write_jsonl
+from judge.manifest import file_sha256, write_manifest
+
+from .config import TrainConfig
+from .data import IGNORE, TrainData, load_data, to_dataset
+from .judge_eval import JudgeEval, sample_rows
+
+LOG_FILE, PLOT_FILE = "train_log.jsonl", "train_log.png"
+
+
+class JudgeTrainer(Trainer):
+    """Trainer whose evaluation adds the judge metrics (eval_accuracy, eval_pearson, ...) to the
+    eval loss, so `metric_for_best_model` can pick checkpoints by how well the model judges."""
+
+    def __init__(self, *args, judge_eval: JudgeEval | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.judge_eval = judge_eval
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if self.judge_eval is not None:
+            judged = {f"{metric_key_prefix}_{k}": v for k, v in self.judge_eval(self.model, self.processing_class).items()}
+            self.log(judged)
+            metrics.update(judged)
+        return metrics
+
+
+class TrainLog(TrainerCallback):
+    """train_log.jsonl: one row per log event (step, loss, lr, tokens/s) and per evaluation."""
+
+    def __init__(self, path: Path):
+        self.log = AppendLog(path)
+        self.last = (time.monotonic(), 0)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last = (time.monotonic(), state.num_input_tokens_seen or 0)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4)}
+        for key, value in logs.items():
+            row["lr" if key == "learning_rate" else key] = value
+        if "loss" in logs:
+            now, tokens = time.monotonic(), state.num_input_tokens_seen or 0
+            row["tokens_per_s"] = round((tokens - self.last[1]) / max(now - self.last[0], 1e-9), 2)
+            self.last = (now, tokens)
+        self.log.append([row])
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.log.close()
+
+
+def make_collator(tokenizer, pad_to: int | None = None):
+    """Pads each batch to its longest row (or to `pad_to`, for comparison); labels padded with IGNORE."""
+    return DataCollatorForSeq2Seq(tokenizer, padding="max_length" if pad_to else True, max_length=pad_to,
+                                  label_pad_token_id=IGNORE)
+
+
+def load_base(config: TrainConfig):
+    """The base model (quantized for QLoRA) with fresh LoRA adapters on `lora_target_modules`."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    kwargs = {}
+    if config.quantization != "none":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"quantization: {config.quantization} (QLoRA) trains on a CUDA GPU: bitsandbytes has no "
+                              f"4/8-bit training kernels for the CPU, and torch sees no GPU here. Set quantization: none "
+                              f"to train LoRA in bf16/fp32, or run on a GPU machine")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ConfigError("quantization needs bitsandbytes: pip install -e '.[gpu]'") from None
+        from accelerate import PartialState
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16)
+            if config.quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
+        kwargs["device_map"] = {"": PartialState().local_process_index}  # a whole quantized copy per DDP rank
+    model = load_model(config.base_model, dtype=config.model_dtype, **kwargs)
+    model.config.use_cache = False  # no KV cache while training (and with gradient checkpointing)
+    if config.quantization != "none":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=config.gradient_checkpointing_kwargs)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_target_modules, bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def build_trainer(config: TrainConfig, *, pad_to: int | None = None,
+                  callbacks: list[TrainerCallback] = ()) -> tuple[JudgeTrainer, TrainData]:
+    tokenizer = load_tokenizer(config.base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # never add a token: vLLM loads no resized embeddings
+    data = load_data(config, tokenizer)
+    if config.process_index == 0:
+        for name, counts in data.counts.items():
+            print(f"{name}: {counts['kept']} of {counts['rows']} rows kept; {counts['too_long']} longer than "
+                  f"max_length {config.max_length} dropped (longest {counts['longest_tokens']} tokens)")
+    judge_eval = None
+    if data.val:
+        rows = sample_rows(data.val.rows, config.eval_samples, config.seed)
+        judge_eval = JudgeEval(data.template, rows, config.eval_mode, config.per_device_eval_batch_size)
+    trainer = JudgeTrainer(
+        model=load_base(config), args=config, train_dataset=to_dataset(data.train),
+        eval_dataset=to_dataset(data.val) if data.val else None, data_collator=make_collator(tokenizer, pad_to),
+        processing_class=tokenizer, callbacks=[TrainLog(Path(config.output_dir) / LOG_FILE), *callbacks],
+        judge_eval=judge_eval,
+    )
+    return trainer, data
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def train(config: TrainConfig, callbacks: list[TrainerCallback] = ()) -> dict:
+    """Train (or resume), then write OUTPUT_DIR/adapter/, manifest.json and the plot; returns a summary.
+    `callbacks` are extra TrainerCallbacks (early stopping, experiment trackers, tests)."""
+    out = Path(config.output_dir)
+    resume = last_checkpoint(config.output_dir)
+    trainer, data = build_trainer(config, callbacks=callbacks)
+    if resume and trainer.is_world_process_zero():
+        _trim_log(out / LOG_FILE, int(Path(resume).name.rsplit("-", 1)[1]))  # steps after it are redone
+    started = time.time()
+    trainer.train(resume_from_checkpoint=resume)
+    adapter = out / "adapter"
+    trainer.save_model(str(adapter))  # PEFT adapter + tokenizer; gathers sharded weights where needed
+    state = trainer.state
+    best = None
+    if state.best_metric is not None:
+        best = {"name": config.metric_for_best_model, "value": state.best_metric,
+                "checkpoint": state.best_model_checkpoint, "step": _step_of(state.best_model_checkpoint)}
+    summary = {"adapter": str(adapter), "best_metric": best, "counts": data.counts, "steps": state.global_step,
+               "resumed_from": resume, "distributed_type": str(trainer.accelerator.distributed_type),
+               "world_size": trainer.accelerator.num_processes, "seconds": round(time.time() - started, 1)}
+    if trainer.is_world_process_zero():
+        _write_adapter_info(config, data, adapter, best)
+        write_manifest(out, "train", config=config.to_dict(),
+                       inputs={"train": config.train_file, **({"val": config.val_file} if config.val_file else {})},
+                       counts={**data.counts, "steps": state.global_step}, summary=summary)
+        plot_log(out / LOG_FILE, out / PLOT_FILE, config.metric_for_best_model)
+    return summary
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None
+
+
+def _trim_log(path: Path, step: int) -> None:
+    log = AppendLog(path)
+    write_jsonl(path, [row for row in log.rows() if row.get("step", 0) <= step])
+
+
+def _write_adapter_info(config: TrainConfig, data: TrainData, adapter: Path, best: dict | None) -> None:
+    write_adapter_info(adapter, AdapterInfo(
+        template=data.template.key, template_hash=data.template.text_hash, mode=data.template.mode,
+        base_model=config.base_model, train_data_sha256=file_sha256(config.train_file),
+        val_data_sha256=file_sha256(config.val_file) if config.val_file else None, best_metric=best,
+        lora={"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+              "target_modules": list(config.lora_target_modules)},
+        quantization=config.quantization,
+    ))
+
+
+def plot_log(log_path: Path, png: Path, metric: str) -> None:
+    """Training loss, eval loss and the judge metric against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = AppendLog(log_path).rows()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, style in (("loss", "-"), ("eval_loss", "--")):
+        points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+        if points:
+            ax.plot(*zip(*points), style, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    key = f"eval_{metric}"
+    points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+    if points and metric != "loss":
+        right = ax.twinx()
+        right.plot(*zip(*points), "o-", color="tab:green", label=key)
+        right.set_ylabel(key)
+        right.legend(loc="upper right")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
