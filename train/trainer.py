@@ -158,7 +158,7 @@ def train(config: TrainConfig, callbacks: list[TrainerCallback] = ()) -> dict:
         best = {"name": config.metric_for_best_model, "value": state.best_metric,
                 "checkpoint": state.best_model_checkpoint, "step": _step_of(state.best_model_checkpoint)}
     summary = {"adapter": str(adapter), "best_metric": best, "counts": data.counts, "steps": state.global_step,
-               "resumed_from": resume, "distributed_type": str(trainer.accelerator.distributed_type),
+               "resumed_from": resume, "distributed_type": trainer.accelerator.distributed_type.value,
                "world_size": trainer.accelerator.num_processes, "seconds": round(time.time() - started, 1)}
     if trainer.is_world_process_zero():
         _write_adapter_info(config, data, adapter, best)
