@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from judge.backends.vllm import _supported_rank, lora_rank
+from judge.adapters import adapter_rank
+from judge.backends.vllm import _supported_rank
 
 from .errors import ServerStartError
 
@@ -52,7 +53,7 @@ def launcher(model: str) -> list[str]:
 def engine_command(config: EngineConfig, port: int) -> list[str]:
     command = [*launcher(config.base), "--host", "127.0.0.1", "--port", str(port), "--served-model-name", config.served_name]
     if config.adapters:
-        rank = max(lora_rank(path) for path in config.adapters.values())
+        rank = max(adapter_rank(path) for path in config.adapters.values())
         command += ["--enable-lora", "--max-lora-rank", str(_supported_rank(rank)),
                     "--max-loras", str(len(config.adapters)), "--lora-modules",
                     *(f"{name}={path}" for name, path in config.adapters.items())]

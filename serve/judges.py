@@ -8,25 +8,14 @@ DESIGN.md (judgelm pairwise, prometheus-absolute pointwise).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from judge.adapters import META_FILE, adapter_template
 from judge.errors import ConfigError
 from judge.templates import DEFAULT_TEMPLATE, Template, get_template
 
 from .errors import Invalid
-
-
-def adapter_template(adapter: str | Path) -> str | None:
-    """The template an adapter was trained with (`judgeforge.json`), or None when it records none."""
-    meta = Path(adapter) / "judgeforge.json"
-    if not meta.exists():
-        return None
-    try:
-        return json.loads(meta.read_text()).get("template")
-    except (json.JSONDecodeError, AttributeError) as e:
-        raise ConfigError(f"{meta}: not a judgeforge.json object ({e})") from None
 
 
 @dataclass(frozen=True)
@@ -60,7 +49,8 @@ def build_judges(base: str, adapters: dict[str, str] | None = None, template: st
     plain = default_templates(template)
     judges = [Judge(base, plain)]
     for name, path in (adapters or {}).items():
-        own = adapter_template(path)
+        # a PEFT adapter made elsewhere has no judgeforge.json: it gets the plain model's templates
+        own = adapter_template(path) if (Path(path) / META_FILE).exists() else None
         templates = dict(plain)
         if own:
             templates[get_template(own).mode] = get_template(own).key

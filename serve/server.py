@@ -134,12 +134,12 @@ def serve(config: ServeConfig) -> None:
 
 
 def merged_model(base: str, adapter: str) -> Path:
-    """The adapter merged into the base (peft `merge_and_unload`) with its tokenizer, made once and
+    """The adapter merged into the base (`judgeforge merge`, in the base's own dtype), made once and
     cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights."""
-    from peft import PeftModel
+    from transformers import AutoConfig
 
-    from judge.backends.hf import load_model, load_tokenizer
     from judge.manifest import file_sha256
+    from train.merge import MERGE_DTYPES, merge
 
     weights = next(Path(adapter).glob("adapter_model.*"), None)
     if weights is None:
@@ -149,11 +149,9 @@ def merged_model(base: str, adapter: str) -> Path:
         f"{Path(adapter).name}-{key.hexdigest()[:12]}"
     if (out / "config.json").exists():
         return out
+    dtype = str(AutoConfig.from_pretrained(base).dtype).removeprefix("torch.")
     log.info("merging %s into %s -> %s", adapter, base, out)
-    model = PeftModel.from_pretrained(load_model(base), adapter).merge_and_unload()
-    tokenizer = load_tokenizer(adapter if (Path(adapter) / "tokenizer_config.json").exists() else base)
-    partial = out.with_name(out.name + f".partial-{os.getpid()}")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
+    partial = merge(base, adapter, str(out.with_name(out.name + f".partial-{os.getpid()}")),
+                    dtype=dtype if dtype in MERGE_DTYPES else "float32")
     partial.rename(out)  # a finished folder or none: an interrupted merge is redone, never half-used
     return out

@@ -1,7 +1,6 @@
 """`judgeforge serve` for real: SmolLM2 under vLLM on CPU with a LoRA adapter, ONE server for the
 whole module (started and stopped here), exercised over HTTP with JudgeClient, httpx and openai."""
 
-import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -10,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from judge.adapters import AdapterInfo, write_adapter_info
 from judge.client import JudgeAPIError, JudgeClient
 from judge.records import PairItem
+from judge.templates import get_template
 from serve.engine import ChildServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,7 +63,9 @@ def adapter(tmp_path_factory, smollm2_path) -> Path:
     path = tmp_path_factory.mktemp("adapter") / ADAPTER
     lora.save_pretrained(path)
     AutoTokenizer.from_pretrained(smollm2_path).save_pretrained(path)
-    (path / "judgeforge.json").write_text(json.dumps({"template": "pandalm@1", "base_model": str(smollm2_path)}))
+    pandalm = get_template("pandalm")
+    write_adapter_info(path, AdapterInfo(template=pandalm.key, template_hash=pandalm.text_hash, mode=pandalm.mode,
+                                         base_model=str(smollm2_path), lora={"r": 8, "alpha": 16}))
     return path
 
 
@@ -166,7 +169,6 @@ def test_served_adapter_matches_transformers_peft_offline(judge, smollm2_path, a
     with the LoRA loaded) as with transformers + peft, on 20 items in verdict mode."""
     from judge.backends.hf import HFBackend
     from judge.judging import judge_items
-    from judge.templates import get_template
 
     def verdicts(**choice) -> list[dict]:
         return judge.batch([{"question": i.question, "answer1": i.answer1, "answer2": i.answer2, "mode": "verdict",

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.testclient import TestClient
 
+from judge.adapters import AdapterInfo, write_adapter_info
+from judge.templates import get_template
 from serve.app import create_app
 from serve.judges import build_judges
 from serve.service import Limits
@@ -107,6 +110,18 @@ async def _sse(text: str):
     for char in text:
         yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': char}}]})}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def judge_adapter(path: Path, template: str | None = "pandalm", rank: int = 8) -> str:
+    """A folder that passes for a trained adapter: adapter_config.json (unless one is there) and a
+    judgeforge.json naming `template` (none when `template` is None)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / "adapter_config.json").exists():
+        (path / "adapter_config.json").write_text(json.dumps({"r": rank}))
+    if template:
+        t = get_template(template)
+        write_adapter_info(path, AdapterInfo(template=t.key, template_hash=t.text_hash, mode=t.mode, base_model="base"))
+    return str(path)
 
 
 def make_client(engine: FakeEngine, *, api_key: str | None = KEY, tokenizer=None, limits: Limits = Limits(),

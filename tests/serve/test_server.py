@@ -1,11 +1,11 @@
 """`judgeforge serve` as a whole: what it starts for a configuration (adapters, templates, merged),
 and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one)."""
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import judge_adapter
 
 from judge.client import JudgeClient
 from judge.errors import ConfigError
@@ -14,18 +14,10 @@ from serve.engine import ChildServer, free_port
 from serve.server import ServeConfig, plan_engine
 
 
-def adapter(path, rank: int, template: str | None = None):
-    path.mkdir()
-    (path / "adapter_config.json").write_text(json.dumps({"r": rank}))
-    if template:
-        (path / "judgeforge.json").write_text(json.dumps({"template": template}))
-    return str(path)
-
-
 def test_plan_names_judges_and_templates(tmp_path):
     base = tmp_path / "SmolLM"
     base.mkdir()
-    path = adapter(tmp_path / "j", 8, "pandalm@1")
+    path = judge_adapter(tmp_path / "j")
     engine_config, judges = plan_engine(ServeConfig(base=str(base), adapters={"j": path}, template="score-100"))
     assert engine_config.served_name == "SmolLM" and engine_config.adapters == {"j": path}
     assert [(j.name, j.parent, j.templates["pairwise"], j.templates["pointwise"]) for j in judges] == [
@@ -54,7 +46,7 @@ def test_merged_serves_the_adapter_folded_into_the_base(tiny_llama_path, tmp_pat
                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     path = tmp_path / "judge"
     lora.save_pretrained(path)
-    (path / "judgeforge.json").write_text(json.dumps({"template": "pandalm@1"}))
+    judge_adapter(path)
     config = ServeConfig(base=str(tiny_llama_path), adapters={"judge": str(path)}, merged=True)
 
     engine_config, judges = plan_engine(config)
