@@ -5,7 +5,8 @@ import json
 
 import httpx
 import pytest
-from conftest import ENGINE_KEY, KEY, judge_adapter, make_client, prefers_first, prefers_good
+from fake_engine import (ENGINE_KEY, KEY, api, engine, judge_adapter, make_client,  # noqa: F401 (api, engine: fixtures)
+                         prefers_first, prefers_good)
 
 from judge.templates import get_template
 from serve.service import Limits

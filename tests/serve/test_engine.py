@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from conftest import judge_adapter
+from fake_engine import judge_adapter
 
 from serve import engine as engine_module
 from serve.engine import EngineConfig, EngineProcess, engine_command, launcher

@@ -1,7 +1,7 @@
 """judge.client.JudgeClient against the judge API (in process, in front of the fake engine)."""
 
 import pytest
-from conftest import KEY, make_client
+from fake_engine import KEY, engine, make_client  # noqa: F401 (fixtures)
 
 from judge.client import JudgeAPIError, JudgeClient
 

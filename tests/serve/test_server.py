@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import judge_adapter
+from fake_engine import judge_adapter
 
 from judge.client import JudgeClient
 from judge.errors import ConfigError

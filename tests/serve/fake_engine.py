@@ -1,6 +1,9 @@
 """A fake vLLM engine (health, models, chat/completions with logprobs and streaming) and the judge
 API in front of it, in process: the engine is reached through httpx's ASGI transport, the API
-through FastAPI's TestClient, so every route runs its real code with no network and no model."""
+through FastAPI's TestClient, so every route runs its real code with no network and no model.
+
+Test modules import the fixtures from here (not a conftest.py: a second module named `conftest`
+would shadow tests/conftest.py for the test files that import from it)."""
 
 from __future__ import annotations
 
