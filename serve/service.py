@@ -16,16 +16,29 @@ from dataclasses import dataclass
 
 from judge.backends.base import Request
 from judge.backends.openai import OpenAIBackend
-from judge.backends.vllm import chat_or_raw
+from judge.backends.hf import encode_prompt
 from judge.errors import ConfigError
 from judge.judging import orders_for, params_for, request_for, verdict_from
 from judge.metrics import swap_combine
 from judge.records import PairItem, SingleItem, Verdict
+from judge.templates import Template
 
-from .errors import Invalid, NotFound, TooLarge
+from .errors import ApiError, Invalid, NotFound, TooLarge
 from .judges import Judge
 from .protocol import (BatchRequest, BatchResponse, OrderVerdict, PairwiseRequest, PairwiseResponse, PointwiseRequest,
                        PointwiseResponse, Usage)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked request, rendered and ready for the engine."""
+
+    body: PairwiseRequest | PointwiseRequest
+    judge: Judge
+    template: Template
+    item_id: str
+    orders: tuple[str, ...]
+    requests: list[Request]
 
 
 @dataclass(frozen=True)
@@ -53,37 +66,49 @@ class JudgeService:
             raise NotFound(f"no judge named {name!r}; this server has: {', '.join(self.judges)}", "judge")
         return self.judges[name]
 
-    async def judge(self, body: PairwiseRequest | PointwiseRequest, where: str = "") -> PairwiseResponse | PointwiseResponse:
-        """One item, both orders concurrently when swapped. `where` prefixes error params in a batch."""
+    def prepare(self, body: PairwiseRequest | PointwiseRequest, where: str = "") -> Prepared:
+        """Everything short of the engine call, so a bad request (or batch item) is refused before
+        any work is sent. `where` locates the item in error params ("items[3].")."""
         pairwise = isinstance(body, PairwiseRequest)
-        judge = self.judge_for(body.judge)
-        template = judge.template("pairwise" if pairwise else "pointwise", body.template)
         try:
-            params = params_for(template, body.mode, max_tokens=body.max_tokens or self.limits.max_tokens)
-        except ConfigError as e:
-            raise Invalid(str(e), where + "mode") from None
+            judge = self.judge_for(body.judge)
+            template = judge.template("pairwise" if pairwise else "pointwise", body.template)
+            try:
+                params = params_for(template, body.mode, max_tokens=body.max_tokens or self.limits.max_tokens)
+            except ConfigError as e:
+                raise Invalid(str(e), "mode") from None
+        except ApiError as e:
+            raise type(e)(e.message, where + (e.param or "")) from None
         fields = body.model_dump(include={"question", "reference", "rubric", "context"})
         item = (PairItem(id=body.id or "request", answer1=body.answer1, answer2=body.answer2, **fields) if pairwise
                 else SingleItem(id=body.id or "request", answer=body.answer, **fields))
         orders = orders_for(pairwise and body.swap, template.mode)
         requests = [self._fit(request_for(template, item, order, params, judge.name), template.verdict_max_tokens, where)
                     for order in orders]
-        generations = await asyncio.gather(*(self.backend.acomplete(r) for r in requests))
-        verdicts = [verdict_from(template, item.id, order, generation, mode=body.mode, judge=judge.name)
-                    for order, generation in zip(orders, generations)]
-        common = dict(id=body.id, judge=judge.name, template=template.key, mode=body.mode)
-        if pairwise:
+        return Prepared(body, judge, template, item.id, orders, requests)
+
+    async def run(self, job: Prepared) -> PairwiseResponse | PointwiseResponse:
+        """The engine calls (both orders concurrently when swapped) and the verdicts."""
+        generations = await asyncio.gather(*(self.backend.acomplete(r) for r in job.requests))
+        verdicts = [verdict_from(job.template, job.item_id, order, generation, mode=job.body.mode, judge=job.judge.name)
+                    for order, generation in zip(job.orders, generations)]
+        common = dict(id=job.body.id, judge=job.judge.name, template=job.template.key, mode=job.body.mode)
+        if isinstance(job.body, PairwiseRequest):
             return _pairwise(verdicts, common)
         (verdict,) = verdicts
         return PointwiseResponse(**common, score=verdict.score, reason=verdict.reason, raw=verdict.raw,
                                  parse_ok=verdict.parse_ok, error=verdict.error, logprobs=verdict.logprobs,
-                                 usage=_usage([v.usage for v in verdicts]))
+                                 usage=_usage([verdict.usage]))
+
+    async def judge(self, body: PairwiseRequest | PointwiseRequest) -> PairwiseResponse | PointwiseResponse:
+        return await self.run(self.prepare(body))
 
     async def batch(self, body: BatchRequest) -> BatchResponse:
         if len(body.items) > self.limits.max_batch:
             raise TooLarge(f"the batch has {len(body.items)} items; this server takes at most {self.limits.max_batch} "
                            f"per request", "items")
-        results = await asyncio.gather(*(self.judge(item, f"items[{i}].") for i, item in enumerate(body.items)))
+        jobs = [self.prepare(item, f"items[{i}].") for i, item in enumerate(body.items)]
+        results = await asyncio.gather(*(self.run(job) for job in jobs))
         return BatchResponse(results=list(results), usage=_usage([r.usage.model_dump() for r in results]))
 
     def _fit(self, request: Request, minimum: int, where: str) -> Request:
@@ -91,8 +116,7 @@ class JudgeService:
         context = self.limits.max_model_len
         if self.tokenizer is None or not context:
             return request
-        text = chat_or_raw(self.tokenizer, request.prompt)
-        size = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        size = len(encode_prompt(self.tokenizer, request.prompt))
         room = context - size
         if room < minimum:
             raise TooLarge(f"the judge prompt is {size} tokens and the judge's context is {context}: no room for a "

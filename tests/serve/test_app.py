@@ -191,8 +191,11 @@ def test_batch_limits_and_item_errors_name_the_item(engine, tokenizer):
                                  headers=AUTH), 422, "items[1].answer2")
         long = {**SINGLE, "answer": "word " * 600}
         assert_error(client.post("/v1/judge/batch", json={"items": [SINGLE, long]}, headers=AUTH), 413, "items[1]")
-        assert_error(client.post("/v1/judge/batch", json={"items": [{**PAIR, "judge": "x"}]}, headers=AUTH), 404,
-                     "judge")
+        assert_error(client.post("/v1/judge/batch", json={"items": [PAIR, {**PAIR, "judge": "x"}]}, headers=AUTH), 404,
+                     "items[1].judge")
+        assert_error(client.post("/v1/judge/batch", json={"items": [{**SINGLE, "template": "judgelm"}]},
+                                 headers=AUTH), 422, "items[0].template")
+        assert engine.bodies == []  # a bad item stops the batch before any of it reaches the engine
 
 
 def test_a_slow_engine_is_504(engine):
