@@ -129,7 +129,7 @@ SERVE = textwrap.dedent("""
     import serve.engine
     serve.engine.engine_command = lambda config, port: [sys.executable, sys.argv[1], str(port), sys.argv[2], sys.argv[3]]
     from serve.server import ServeConfig, serve
-    serve(ServeConfig(base="m", port=int(sys.argv[4]), startup_timeout=60))
+    serve(ServeConfig(base="m", port=int(sys.argv[4]), startup_timeout=60, engine_log=sys.argv[5]))
 """)
 
 
@@ -141,7 +141,8 @@ def test_sigterm_to_judgeforge_serve_stops_the_engine(tmp_path, mode):
     port = engine_module.free_port()
     pids = tmp_path / "pids"
     process = subprocess.Popen([sys.executable, str(tmp_path / "run_serve.py"), str(tmp_path / "engine.py"), str(pids),
-                                mode, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                mode, str(port), str(tmp_path / "engine.log")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
