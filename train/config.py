@@ -19,6 +19,7 @@ from judge.errors import ConfigError, InputError
 
 PAIRWISE_METRICS = ["accuracy", "f1", "consistency", "loss"]  # accuracy = agreement with the target verdicts
 POINTWISE_METRICS = ["pearson", "spearman", "kendall", "loss"]
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 NOT_ADAPTABLE = ("lm_head", "embed_tokens")  # vLLM loads no LoRA (or modules_to_save) on these
 
@@ -121,14 +122,31 @@ def valid_keys() -> list[str]:
     return sorted(f.name for f in dataclasses.fields(TrainConfig) if f.init)
 
 
+def _yaml_loader():
+    """A safe loader with YAML 1.2 booleans (true/false only), so `save_strategy: no` stays "no"."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]
+                                      for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return Loader
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
     """TrainConfig from a YAML file and `key=value` overrides (dotted keys allowed)."""
     import yaml
 
+    loader = _yaml_loader()
     values: dict = {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader) or {}
         except FileNotFoundError:
             raise InputError("config file not found", str(path)) from None
         except yaml.YAMLError as e:
@@ -141,7 +159,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Tr
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        values.update(_flatten({key.strip().replace(".", "_"): yaml.safe_load(raw) if raw else ""}, "--set"))
+        values.update(_flatten({key.strip().replace(".", "_"): yaml.load(raw, Loader=loader) if raw else ""}, "--set"))
     return TrainConfig(**values)
 
 
@@ -171,6 +189,8 @@ def _coerce(name: str, value, hint, source: str):
         try:
             if origin is bool and isinstance(value, bool):
                 return value
+            if origin is bool and str(value).lower() in _BOOLS:
+                return _BOOLS[str(value).lower()]
             if origin is int and not isinstance(value, bool) and float(value) == int(float(value)):
                 return int(float(value))
             if origin is float and not isinstance(value, bool):

@@ -86,7 +86,7 @@ def train_rows(items: list[PairItem], template_name: str = "pandalm") -> list[Tr
     return rows
 
 
-def write_synthetic(out: str | Path, *, n_train: int = 160, n_val: int = 32, n_test: int = 100, seed: int = 0) -> dict:
+def write_synthetic(out: str | Path, *, n_train: int = 160, n_val: int = 16, n_test: int = 100, seed: int = 0) -> dict:
     out = Path(out)
     splits = {"train": make_items(n_train, seed, "train"), "val": make_items(n_val, seed + 1, "val"),
               "test": make_items(n_test, seed + 2, "test")}
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--train", type=int, default=160, help="training items (two rows each)")
-    parser.add_argument("--val", type=int, default=32, help="validation items (two rows each)")
+    parser.add_argument("--val", type=int, default=16, help="validation items (two rows each)")
     parser.add_argument("--test", type=int, default=100, help="held-out test items with gold labels")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -22,7 +22,9 @@ def test_precedence_defaults_yaml_set(tmp_path):
     yaml = tmp_path / "c.yaml"
     yaml.write_text("base_model: m\ntemplate: judgelm\ntrain_file: t.jsonl\noutput_dir: o\n"
                     "learning_rate: 5e-4\nlora:\n  r: 8\n  alpha: 16\n")
-    config = load_config(yaml, ["lora.alpha=64", "lora_target_modules=q_proj,v_proj", "bf16=false", "max_steps=7"])
+    config = load_config(yaml, ["lora.alpha=64", "lora_target_modules=q_proj,v_proj", "bf16=no", "max_steps=7",
+                                "save_strategy=no"])
+    assert config.save_strategy == "no" and config.bf16 is False  # YAML 1.2 booleans: "no" stays a word
     assert config.learning_rate == 5e-4  # PyYAML reads 5e-4 as a string: converted to the field's float
     assert (config.lora_r, config.lora_alpha) == (8, 64)  # YAML, then --set over it
     assert config.lora_target_modules == ["q_proj", "v_proj"]
@@ -65,3 +67,14 @@ def test_bad_yaml_names_file_and_line(tmp_path):
         load_config(yaml)
     with pytest.raises(InputError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+ACCELERATE = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ACCELERATE, ids=[p.stem for p in ACCELERATE])
+def test_accelerate_configs_parse(path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(path))
+    assert config.num_processes >= 1 and config.mixed_precision == "bf16"
