@@ -66,3 +66,11 @@ def adapter_rank(path: str | os.PathLike) -> int:
     if not config.exists():
         raise ConfigError(f"{path} is not a PEFT adapter folder (no adapter_config.json)")
     return int(json.loads(config.read_text(encoding="utf-8"))["r"])
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest --max-lora-rank vLLM accepts that covers `rank` (vLLM takes only these values)."""
+    for allowed in (1, 8, 16, 32, 64, 128, 256, 320, 512):
+        if rank <= allowed:
+            return allowed
+    raise ConfigError(f"LoRA rank {rank} is larger than vLLM supports (512)")

@@ -16,7 +16,7 @@ import numpy as np
 from . import metrics as M
 from .convert import IMPORTERS, convert_records
 from .errors import InputError
-from .jsonl import iter_json_rows, write_json
+from .jsonl import iter_json_rows
 from .records import PairItem, RowError, SingleItem, Verdict, from_row, item_from_row, normalize_winner
 from .templates import winner_from_scores
 

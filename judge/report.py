@@ -118,7 +118,7 @@ def render_markdown(report: dict, plot_files: dict[str, dict]) -> str:
         between = report.get("between_judges") or {}
         if between.get("pairs"):
             key, title = ("cohen_kappa", "Cohen's kappa") if mode == "pairwise" else ("pearson", "Pearson")
-            lines += ["", f"**Between judges** (items both judged):", "", f"| judge A | judge B | n | agreement | {title} |",
+            lines += ["", "**Between judges** (items both judged):", "", f"| judge A | judge B | n | agreement | {title} |",
                       "|---|---|---|---|---|"]
             for p in between["pairs"]:
                 lines.append(f"| {p['a']} | {p['b']} | {p['n']} | {_fmt(p.get('agreement'))} | {_fmt(p.get(key))} |")

@@ -19,7 +19,7 @@ from .errors import ConfigError, InputError
 from .judging import MODES, iter_verdicts, orders_for, params_for
 from .jsonl import AppendLog, read_items, write_jsonl
 from .manifest import write_manifest
-from .records import PairItem, Verdict, from_row, mode_of
+from .records import Verdict, from_row, mode_of
 from .templates import DEFAULT_TEMPLATE, Template, get_template
 
 BACKENDS = ("vllm", "hf", "openai")
@@ -62,9 +62,9 @@ def resolve_template(config: ScoreConfig, items: list) -> Template:
     """--template, else the adapter's own template (judgeforge.json), else the default for the mode."""
     name = config.template
     if not name and config.adapter:
-        meta = Path(config.adapter) / "judgeforge.json"
-        if meta.exists():
-            name = json.loads(meta.read_text()).get("template")
+        from .adapters import adapter_template
+
+        name = adapter_template(config.adapter)
     mode = mode_of(items[0])
     template = get_template(name or DEFAULT_TEMPLATE[mode])
     if template.mode != mode:

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from judge.adapters import adapter_rank
-from judge.backends.vllm import _supported_rank
+from judge.adapters import adapter_rank, vllm_lora_rank
 
 from .errors import ServerStartError
 
@@ -54,7 +53,7 @@ def engine_command(config: EngineConfig, port: int) -> list[str]:
     command = [*launcher(config.base), "--host", "127.0.0.1", "--port", str(port), "--served-model-name", config.served_name]
     if config.adapters:
         rank = max(adapter_rank(path) for path in config.adapters.values())
-        command += ["--enable-lora", "--max-lora-rank", str(_supported_rank(rank)),
+        command += ["--enable-lora", "--max-lora-rank", str(vllm_lora_rank(rank)),
                     "--max-loras", str(len(config.adapters)), "--lora-modules",
                     *(f"{name}={path}" for name, path in config.adapters.items())]
     for flag, value in (("--tensor-parallel-size", config.tensor_parallel_size),

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import shared_file
+from datafiles import shared_file
 from judge.convert import convert, convert_records
 from judge.errors import InputError
 from judge.records import PairItem, SingleItem, Verdict

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import shared_file
+from datafiles import shared_file
 from judge.convert import convert
 from judge.evaluate import evaluate
 from judge.jsonl import write_jsonl

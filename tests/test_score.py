@@ -76,9 +76,10 @@ def test_partial_run_with_other_settings_is_refused(tmp_path):
 
 
 def test_template_comes_from_the_adapter(tmp_path):
+    from judge.adapters import AdapterInfo, write_adapter_info
+
     adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "judgeforge.json").write_text(json.dumps({"template": "pandalm@1"}))
+    write_adapter_info(adapter, AdapterInfo(template="pandalm@1", template_hash="h", mode="pairwise", base_model="m"))
     config = ScoreConfig(input=items_file(tmp_path, 2), out=str(tmp_path / "p.jsonl"), backend="hf", model="m",
                          adapter=str(adapter))
     score(config, FakeBackend(lambda r: "1\n\n### Reason: x"), progress=False)

@@ -8,21 +8,11 @@ per-request errors instead of failing the whole batch.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..adapters import adapter_rank, vllm_lora_rank
 from .base import Generation, GenerationParams, Request
-
-
-def lora_rank(adapter: str | os.PathLike) -> int:
-    """The LoRA rank recorded in a PEFT adapter folder (vLLM's --max-lora-rank must cover it)."""
-    config = Path(adapter) / "adapter_config.json"
-    if not config.exists():
-        raise ConfigError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
-    return int(json.loads(config.read_text())["r"])
 
 
 def chat_or_raw(tokenizer, prompt) -> str:
@@ -46,7 +36,7 @@ class VLLMBackend:
         if gpu_memory_utilization:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         if adapter:
-            kwargs.update(enable_lora=True, max_lora_rank=_supported_rank(lora_rank(adapter)), max_loras=1)
+            kwargs.update(enable_lora=True, max_lora_rank=vllm_lora_rank(adapter_rank(adapter)), max_loras=1)
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
@@ -86,14 +76,6 @@ class VLLMBackend:
             for i, output in zip(index, outputs):
                 results[i] = _generation(output)
         return results
-
-
-def _supported_rank(rank: int) -> int:
-    """vLLM accepts only these --max-lora-rank values; take the smallest that covers the adapter."""
-    for allowed in (1, 8, 16, 32, 64, 128, 256, 320, 512):
-        if rank <= allowed:
-            return allowed
-    raise ConfigError(f"LoRA rank {rank} is larger than vLLM supports (512)")
 
 
 def _generation(output) -> Generation:
