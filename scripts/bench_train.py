@@ -5,9 +5,12 @@ CPU (default): `judgeforge train`'s own Trainer on SmolLM2-135M, side by side on
   random   - random batches padded to their longest row
   max_len  - random batches padded to max_length (what a fixed-shape pipeline does)
 Rows: the PandaLM test set rendered with the pandalm template and GPT-3.5's replies as targets
-(real, varied lengths; ../shared/data), else the shipped synthetic rows. Each variant runs in its
-own process so its peak RSS is its own. Prints a table (useful tokens/s = non-padding tokens per
-second, and the ratio to max_len) and writes bench/results/train.json.
+(real, varied lengths; ../shared/data), else the shipped synthetic rows. For each variant, the
+padding share of a whole epoch is counted from its real sampler and collator (no compute: a few
+timed steps would see unrepresentative batches, e.g. the length sampler puts the longest first),
+and the cost of a padded token is timed over a few training steps; useful tokens/s = padded
+tokens/s x (1 - epoch padding share). Each variant runs in its own process so its peak RSS is its
+own. Prints a table (with the ratio to max_len) and writes bench/results/train.json.
 
     .venv/bin/python scripts/bench_train.py [--steps 4] [--batch 8] [--max-length 512]
 
@@ -43,7 +46,8 @@ PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, 
 
 # ---- CPU: the real trainer, one variant per process ---------------------------------------
 def bench_rows(workdir: Path) -> tuple[Path, str]:
-    """train.jsonl to benchmark on: PandaLM items + GPT-3.5's verdicts as targets, else the synthetic rows."""
+    """train.jsonl to benchmark on: PandaLM items with GPT-3.5's replies as targets (varied lengths),
+    else the shipped synthetic rows."""
     from judge.convert import convert_records
     from judge.filter import TrainRow
     from judge.jsonl import write_jsonl
@@ -66,32 +70,39 @@ def bench_rows(workdir: Path) -> tuple[Path, str]:
 
 
 def run_variant(name: str, train_file: str, out: str, steps: int, batch: int, max_length: int) -> dict:
-    """One variant, in this process: `steps` optimizer steps of the judgeforge Trainer."""
+    """One variant, in this process: the padding of a whole epoch of its batches (the real sampler and
+    collator, no compute), then `steps` optimizer steps of the judgeforge Trainer, timed."""
     from train.config import load_config
     from train.trainer import build_trainer
 
     strategy, pad_to_max = VARIANTS[name]
     config = load_config(ROOT / "configs" / "train" / "smoke-cpu.yaml", [
-        f"train_file={train_file}", "val_file=", f"output_dir={out}", f"max_steps={steps}", "save_strategy=no",
+        f"base_model={ROOT / 'models' / 'SmolLM2-135M-Instruct'}", f"train_file={train_file}", "val_file=",
+        f"output_dir={out}", f"max_steps={steps}", "save_strategy=no",
         f"per_device_train_batch_size={batch}", f"max_length={max_length}", f"train_sampling_strategy={strategy}",
         "logging_steps=1000", "disable_tqdm=true", "warmup_steps=0"])
     trainer, data = build_trainer(config, pad_to=max_length if pad_to_max else None)
-    collate, padded = trainer.data_collator, [0]
+    epoch_padded = epoch_useful = 0
+    for batch_ in trainer.get_train_dataloader():
+        epoch_padded += batch_["input_ids"].numel()
+        epoch_useful += int(batch_["attention_mask"].sum())
+    compute_loss, padded = trainer.compute_loss, [0]
 
-    def counting(features):
-        batch = collate(features)
-        padded[0] += batch["input_ids"].numel()
-        return batch
+    def counting(model, inputs, *rest, **kwargs):  # the batches trained on (the loader reads one ahead)
+        padded[0] += inputs["input_ids"].numel()
+        return compute_loss(model, inputs, *rest, **kwargs)
 
-    trainer.data_collator = counting
+    trainer.compute_loss = counting
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    tokens = int(trainer.state.num_input_tokens_seen)
+    share = 1 - epoch_useful / epoch_padded
+    padded_per_s = padded[0] / seconds
     return {"variant": name, "sampling": strategy, "padding": "max_length" if pad_to_max else "longest in batch",
-            "steps": steps, "batch": batch, "rows_kept": data.counts["train"]["kept"], "seconds": round(seconds, 2),
-            "useful_tokens": tokens, "padded_tokens": padded[0], "padding_share": round(1 - tokens / padded[0], 3),
-            "useful_tokens_per_s": round(tokens / seconds, 1), "padded_tokens_per_s": round(padded[0] / seconds, 1),
+            "rows_kept": data.counts["train"]["kept"], "epoch_padding_share": round(share, 3),
+            "steps": steps, "batch": batch, "seconds": round(seconds, 2), "step_padded_tokens": padded[0],
+            "step_useful_tokens": int(trainer.state.num_input_tokens_seen),
+            "padded_tokens_per_s": round(padded_per_s, 1), "useful_tokens_per_s": round(padded_per_s * (1 - share), 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
 
 
@@ -112,12 +123,13 @@ def bench_cpu(args) -> dict:
     for r in runs:
         r["speedup_vs_max_len"] = round(r["useful_tokens_per_s"] / base["useful_tokens_per_s"], 2)
         r["peak_rss_vs_max_len"] = round(r["peak_rss_gib"] / base["peak_rss_gib"], 2)
-    header = f"{'variant':9} {'padding':18} {'useful tok/s':>12} {'padded tok/s':>12} {'pad share':>9} {'peak RSS':>9} {'speedup':>8}"
-    print(f"LoRA r=16 on SmolLM2-135M, CPU ({os.cpu_count()} cores), batch {args.batch}, {args.steps} steps, "
-          f"max_length {args.max_length}; rows: {source}\n{header}")
+    header = (f"{'variant':9} {'padding':18} {'epoch pad share':>15} {'padded tok/s':>12} {'useful tok/s':>12} "
+              f"{'peak RSS':>9} {'speedup':>8}")
+    print(f"LoRA r=16 on SmolLM2-135M, CPU ({os.cpu_count()} cores), batch {args.batch}, {args.steps} timed steps, "
+          f"max_length {args.max_length}; rows: {source} ({runs[0]['rows_kept']} within max_length)\n{header}")
     for r in runs:
-        print(f"{r['variant']:9} {r['padding']:18} {r['useful_tokens_per_s']:12.1f} {r['padded_tokens_per_s']:12.1f} "
-              f"{r['padding_share']:9.1%} {r['peak_rss_gib']:7.2f}Gi {r['speedup_vs_max_len']:7.2f}x")
+        print(f"{r['variant']:9} {r['padding']:18} {r['epoch_padding_share']:15.1%} {r['padded_tokens_per_s']:12.1f} "
+              f"{r['useful_tokens_per_s']:12.1f} {r['peak_rss_gib']:7.2f}Gi {r['speedup_vs_max_len']:7.2f}x")
     return {"model": "SmolLM2-135M-Instruct", "device": f"CPU, {os.cpu_count()} cores ({platform.processor() or platform.machine()})",
             "rows": source, "lora": {"r": 16, "alpha": 32, "targets": "all linear"}, "runs": runs,
             "note": "taken while other engineers' jobs shared the 2 cores: absolute numbers are noisy, the ratios less so"}
