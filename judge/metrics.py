@@ -31,11 +31,19 @@ def apply_unparsed(gold: Sequence[str], pred: Sequence[str | None], policy: str 
     return list(gold), [fill if p is None else p for p in pred], n_unparsed
 
 
-def _classification_point(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+def present_labels(gold, pred) -> list[str]:
+    """The classes macro averages run over: those of {1, 2, tie} that occur on either side (as
+    scikit-learn does by default), so a test set without ties is not averaged with an empty class;
+    an unparsed prediction under the `wrong` policy counts as an error but is not a class."""
+    seen = set(gold) | set(pred)
+    return [label for label in LABELS if label in seen]
+
+
+def _classification_point(gold: np.ndarray, pred: np.ndarray, labels: list[str]) -> np.ndarray:
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
     precision, recall, f1, _ = precision_recall_fscore_support(
-        gold, pred, labels=LABELS, average="macro", zero_division=0
+        gold, pred, labels=labels, average="macro", zero_division=0
     )
     return np.array([accuracy_score(gold, pred), precision, recall, f1])
 
@@ -70,8 +78,8 @@ def _num(x) -> float | None:
 
 def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed: str = "tie",
                    n_resamples: int = 1000, seed: int = 0) -> dict:
-    """Accuracy (= agreement), macro precision/recall/F1 over {1, 2, tie}, confusion matrix,
-    per-class counts, and bootstrap 95% CIs of the four headline numbers."""
+    """Accuracy (= agreement), macro precision/recall/F1 over the classes of {1, 2, tie} present,
+    confusion matrix, per-class counts, and bootstrap 95% CIs of the four headline numbers."""
     from sklearn.metrics import confusion_matrix
 
     n_total = len(gold)
@@ -80,8 +88,9 @@ def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed:
     names = ["accuracy", "precision", "recall", "f1"]
     if len(g) == 0:
         return {"n": 0, **{k: None for k in names}, "n_unparsed": n_unparsed, "unparsed_policy": unparsed}
-    point = _classification_point(g, p)
-    ci = bootstrap_ci(lambda idx: _classification_point(g[idx], p[idx]), len(g), n_resamples=n_resamples, seed=seed)
+    labels = present_labels(gold, pred)
+    point = _classification_point(g, p, labels)
+    ci = bootstrap_ci(lambda idx: _classification_point(g[idx], p[idx], labels), len(g), n_resamples=n_resamples, seed=seed)
     cols = LABELS + ([INVALID] if INVALID in pred else [])
     matrix = confusion_matrix(g, p, labels=cols)
     return {
@@ -91,6 +100,7 @@ def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed:
         "n_unparsed": n_unparsed,
         "parse_failure_rate": _num(n_unparsed / n_total) if n_total else None,
         "unparsed_policy": unparsed,
+        "macro_over": labels,
         "confusion_matrix": {"labels_gold": LABELS, "labels_pred": cols, "counts": matrix[: len(LABELS)].tolist()},
         "per_class": {
             label: {"gold": int((g == label).sum()), "pred": int((p == label).sum())} for label in LABELS

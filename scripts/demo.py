@@ -6,11 +6,14 @@ Every stage runs through the `judgeforge` CLI:
      switch to a real teacher (then with full critiques instead of verdicts only);
   2. `filter` drops the pairs whose verdict flips when the answers are swapped, and reports the
      teacher's position bias;
-  3. `train` runs the smoke config (LoRA on SmolLM2) on the filtered data;
-  4. `serve` starts the trained judge (vLLM with the LoRA adapter, plus the judge HTTP API);
-  5. `score` judges held-out pairs through the server (base model and trained adapter), and offline
-     with vLLM;
-  6. `eval` compares the base model, the trained judge and the teacher against the human labels.
+  3. `train` runs the smoke config (LoRA on SmolLM2) on the filtered data when the teacher left
+     enough of it; the stand-in teacher is so position-biased that it does not, and then the smoke
+     config trains on its shipped synthetic task, where learning is visible; `merge` folds the
+     adapter into the base (runtime LoRA is 10-20x slower on CPU);
+  4. `serve` starts the trained judge (vLLM plus the judge HTTP API);
+  5. `score` judges held-out pairs through the server, and offline with vLLM;
+  6. `eval` compares the base model, the trained judge and the teacher against the human labels
+     (and, when trained on the synthetic task, on its held-out test).
 
 Stages reuse what earlier runs made (runs/demo/.done-*): a rerun is fast; `--fresh` starts over.
 Every server started here is stopped on exit, Ctrl-C included.
@@ -58,6 +61,7 @@ def start_server(*args: str, port: int, log: Path) -> str:
     """`judgeforge serve ...` in its own process group, healthy before we go on."""
     import httpx
 
+    args = tuple(map(str, args))
     print(f"$ judgeforge serve {' '.join(args)} --port {port}   (log: {log})", flush=True)
     proc = subprocess.Popen([sys.executable, "-m", "judge.cli", "serve", *args, "--port", str(port)], cwd=ROOT,
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -107,9 +111,9 @@ def prepare_data(run: Path, n_distill: int, n_heldout: int) -> tuple[Path, Path]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default=str(ROOT / "runs" / "demo"))
-    parser.add_argument("--distill-pairs", type=int, default=240)
-    parser.add_argument("--heldout-pairs", type=int, default=120)
-    parser.add_argument("--steps", type=int, default=40, help="training steps")
+    parser.add_argument("--distill-pairs", type=int, default=160)
+    parser.add_argument("--heldout-pairs", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=50, help="training steps")
     parser.add_argument("--fresh", action="store_true", help="start over (delete the run folder)")
     args = parser.parse_args()
     run = Path(args.run)
@@ -131,105 +135,136 @@ def main() -> int:
     return 0
 
 
+FAST_START = "--vllm-arg=-O0"  # no torch.compile warm-up: ~40 s instead of ~100 s to start on CPU, ~6% slower
+MIN_TRAIN_ROWS = 64
+SYNTHETIC = ROOT / "examples" / "synthetic"
+
+
 def pipeline(run: Path, args) -> str:
     real_teacher = os.environ.get("DEMO_TEACHER_URL")
     teacher_model = os.environ.get("DEMO_TEACHER_MODEL", MODEL.name if not real_teacher else "gpt-4o-mini")
     distill_items, heldout = prepare_data(run, args.distill_pairs, args.heldout_pairs)
+    synthetic_test = SYNTHETIC / "test.jsonl"
+    base_url = None
+
+    def base_server() -> str:
+        """vLLM serving the base SmolLM2 (judgeforge serve forwards /v1 to it): the stand-in teacher,
+        and the base judge of the comparison."""
+        nonlocal base_url
+        base_url = base_url or start_server("--base", MODEL, "--max-model-len", "4096", FAST_START, port=18761,
+                                            log=run / "base-server.log") + "/v1"
+        return base_url
+
+    def score_http(url: str, model: str, items: Path, name: str, out: str, mode: str = "verdict"):
+        judgeforge("score", "--input", items, "--backend", "openai", "--base-url", url, "--model", model,
+                   "--template", TEMPLATE, "--swap", "--mode", mode, "--name", name, "--out", run / out)
 
     say("1. distill: the teacher judges every pair in both orders")
-    teacher_url = real_teacher
-
-    def teacher() -> str:
-        nonlocal teacher_url
-        if not teacher_url:
-            # The stand-in teacher is plain vLLM behind judgeforge's server (its /v1 forwards to vLLM).
-            teacher_url = start_server("--base", MODEL, "--max-model-len", "4096", port=18761, log=run / "teacher.log") + "/v1"
-        return teacher_url
+    teacher_url = real_teacher or None
 
     def distill():
         extra = [] if real_teacher else ["--verdict-only"]  # SmolLM2 cannot keep PandaLM's format unaided
         judgeforge("distill", "--input", distill_items, "--mode", "pairwise", "--template", TEMPLATE,
-                   "--teacher-model", teacher_model, "--teacher-base-url", teacher(), "--concurrency", "16",
-                   "--out", run / "distill", "--no-progress", *extra)
-
-    def teacher_heldout():
-        judgeforge("score", "--input", heldout, "--backend", "openai", "--base-url", teacher(), "--model", teacher_model,
-                   "--template", TEMPLATE, "--swap", "--mode", "verdict" if not real_teacher else "full",
-                   "--name", f"teacher ({teacher_model})", "--out", run / "pred_teacher.jsonl")
+                   "--teacher-model", teacher_model, "--teacher-base-url", teacher_url or base_server(),
+                   "--concurrency", "16", "--out", run / "distill", "--no-progress", *extra)
 
     stage(run, "distill", distill)
-    stage(run, "teacher-heldout", teacher_heldout)
+    if real_teacher:  # (the stand-in teacher is the base model: its verdicts are the base judge's)
+        stage(run, "score-teacher", lambda: score_http(teacher_url, teacher_model, heldout, f"teacher ({teacher_model})",
+                                                       "pred_teacher.jsonl", "full"))
+    base_name = "base SmolLM2-135M" + ("" if real_teacher else " (also the stand-in teacher)")
+    stage(run, "score-base", lambda: score_http(base_server(), MODEL.name, heldout, base_name, "pred_base.jsonl"))
+    stage(run, "score-base-synthetic", lambda: score_http(base_server(), MODEL.name, synthetic_test, "base SmolLM2-135M",
+                                                          "synthetic_base.jsonl"))
     stop_servers()
 
     say("2. filter: drop swap-inconsistent verdicts, report the teacher's position bias")
     stage(run, "filter", lambda: judgeforge("filter", "--verdicts", run / "distill" / "verdicts.jsonl",
                                             "--out", run / "data", "--val-fraction", "0.1"))
 
-    say("3. train: LoRA on SmolLM2-135M (configs/train/smoke-cpu.yaml) on the filtered data")
+    say("3. train: LoRA on SmolLM2-135M with the smoke config (configs/train/smoke-cpu.yaml)")
+    stats = json.loads((run / "data" / "filter_stats.json").read_text())
+    on_distilled = stats["rows"]["train"] >= MIN_TRAIN_ROWS and stats["rows"]["val"] > 0
+    if on_distilled:
+        data = [f"train_file={run / 'data' / 'train.jsonl'}", f"val_file={run / 'data' / 'val.jsonl'}"]
+        print(f"training on the {stats['rows']['train']} filtered teacher rows")
+    else:
+        data = []  # the smoke config's own data: the shipped synthetic format task
+        print(f"the teacher kept {stats['kept_items']} swap-consistent pairs of {stats['items']} (consistency "
+              f"{stats['teacher']['consistency']}): too few to train on, which is what the filter is for. The smoke "
+              f"config trains on its shipped synthetic task instead (examples/synthetic: the better answer follows "
+              f"the format the question asks for), so learning is visible below.")
     adapter = run / "train" / "adapter"
     stage(run, "train", lambda: judgeforge(
         "train", "--config", "configs/train/smoke-cpu.yaml", "--set", f"output_dir={run / 'train'}",
-        "--set", f"train_file={run / 'data' / 'train.jsonl'}", "--set", f"val_file={run / 'data' / 'val.jsonl'}",
-        "--set", f"template={TEMPLATE}@1", "--set", f"max_steps={args.steps}", "--set", f"base_model={MODEL}"))
+        "--set", f"base_model={MODEL}", "--set", f"max_steps={args.steps}", *[a for d in data for a in ("--set", d)]))
+    stage(run, "merge", lambda: judgeforge("merge", "--base", MODEL, "--adapter", adapter, "--out", run / "merged",
+                                           "--dtype", "bfloat16"))
 
-    say("4. serve: the trained judge (vLLM + LoRA adapter) behind the judge API")
-    say("5. score: held-out pairs through the server (base and trained), and offline with vLLM")
+    say("4. serve: the trained judge behind the judge API (merged: runtime LoRA is 10-20x slower on CPU)")
+    say("5. score: held-out pairs through the server, and offline with vLLM")
+    judge_url = None
 
     def judge_server() -> str:
-        return start_server("--base", MODEL, "--adapter", f"trained={adapter}", "--max-model-len", "4096",
-                            port=18762, log=run / "judge.log") + "/v1"
+        nonlocal judge_url
+        judge_url = judge_url or start_server("--base", run / "merged", "--template", TEMPLATE, "--max-model-len", "4096",
+                                              FAST_START, port=18762, log=run / "judge-server.log") + "/v1"
+        return judge_url
 
-    url = None
-
-    def score_http(model: str, name: str, out: str):
-        nonlocal url
-        url = url or judge_server()
-        judgeforge("score", "--input", heldout, "--backend", "openai", "--base-url", url, "--model", model,
-                   "--template", TEMPLATE, "--swap", "--mode", "verdict", "--name", name, "--out", run / out)
-        # one request through the structured judge API too, to show it
+    def show_judge_api():
         from judge.client import JudgeClient
         from judge.jsonl import read_items
 
         item = read_items(heldout)[0]
-        verdict = JudgeClient(url.removesuffix("/v1")).pairwise(question=item.question, answer1=item.answer1,
-                                                                answer2=item.answer2, swap=True, mode="verdict",
-                                                                judge=model)
-        print("POST /v1/judge/pairwise ->", json.dumps({k: verdict.get(k) for k in ("judge", "winner", "consistent", "template")}))
+        with JudgeClient(judge_server().removesuffix("/v1")) as client:
+            verdict = client.pairwise(question=item.question, answer1=item.answer1, answer2=item.answer2, swap=True,
+                                      mode="logprob")
+        shown = {k: verdict.get(k) for k in ("judge", "template", "winner", "consistent", "probs", "logprobs")}
+        print("POST /v1/judge/pairwise (swap, logprob) ->", json.dumps({k: v for k, v in shown.items() if v is not None}))
 
-    stage(run, "score-base", lambda: score_http(MODEL.name, "base SmolLM2-135M", "pred_base.jsonl"))
-    stage(run, "score-trained", lambda: score_http("trained", "trained judge (HTTP)", "pred_trained.jsonl"))
+    stage(run, "score-trained", lambda: score_http(judge_server(), "merged", heldout, "trained judge (HTTP)",
+                                                   "pred_trained.jsonl"))
+    stage(run, "score-trained-synthetic", lambda: score_http(judge_server(), "merged", synthetic_test,
+                                                             "trained judge (HTTP)", "synthetic_trained.jsonl"))
+    stage(run, "judge-api", show_judge_api)
     stop_servers()
     stage(run, "score-offline", lambda: judgeforge(
-        "score", "--input", heldout, "--backend", "vllm", "--model", MODEL, "--adapter", adapter, "--swap",
-        "--mode", "verdict", "--max-model-len", "4096", "--name", "trained judge (offline vLLM)",
-        "--out", run / "pred_trained_offline.jsonl"))
+        "score", "--input", heldout, "--backend", "vllm", "--model", run / "merged", "--template", TEMPLATE, "--swap",
+        "--mode", "verdict", "--max-model-len", "4096", "--engine-arg", "compilation_config=0",
+        "--name", "trained judge (offline vLLM)", "--out", run / "pred_trained_offline.jsonl"))
 
     say("6. eval: base vs trained judge vs teacher, against the human labels")
-    judgeforge("eval", "--pred", run / "pred_trained.jsonl", "--pred", run / "pred_base.jsonl",
-               "--pred", run / "pred_teacher.jsonl", "--pred", run / "pred_trained_offline.jsonl",
-               "--gold", heldout, "--out", run / "eval")
-    return closing_lines(run, real_teacher is not None)
+    preds = ["pred_trained.jsonl", "pred_base.jsonl", *(["pred_teacher.jsonl"] if real_teacher else []),
+             "pred_trained_offline.jsonl"]
+    judgeforge("eval", *[a for p in preds for a in ("--pred", run / p)], "--gold", heldout, "--out", run / "eval")
+    if not on_distilled:
+        judgeforge("eval", "--pred", run / "synthetic_trained.jsonl", "--pred", run / "synthetic_base.jsonl",
+                   "--gold", synthetic_test, "--out", run / "eval-synthetic")
+    return closing_lines(run, real_teacher is not None, on_distilled)
 
 
-def closing_lines(run: Path, real_teacher: bool) -> str:
-    metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    filter_stats = json.loads((run / "data" / "filter_stats.json").read_text())
-    lines = ["", "This is a plumbing demo: a 135M model judges near chance; it shows every stage working, not judge quality."]
-    if not real_teacher:
-        lines.append("The stand-in teacher is the base SmolLM2 itself, so 'teacher' and 'base' agree by construction.")
-    teacher = filter_stats.get("teacher") or {}
-    lines.append(f"Teacher on the distilled pairs: consistency {teacher.get('consistency')}, prefers the first answer "
-                 f"{teacher.get('prefer_first_rate')}, the second {teacher.get('prefer_second_rate')}; filter kept "
-                 f"{filter_stats['kept_items']} of {filter_stats['items']} pairs ({filter_stats['rows']['train']} "
-                 f"training rows).")
-    lines += ["", "For the real run on a GPU (7B judge, see README 'Train'):",
-              "  judgeforge train --config configs/train/judgelm-7b-lora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
-              "  judgeforge train --config configs/train/judgelm-7b-qlora.yaml ...   # one 24 GB GPU",
-              "", f"Report: {run / 'eval' / 'report.md'}"]
-    for name, m in metrics["judges"].items():
-        ci = (m.get("ci95") or {}).get("accuracy") or [None, None]
-        lines.append(f"agreement (accuracy) with human labels, {name}: {m['accuracy']:.4f} "
-                     f"[{ci[0]}, {ci[1]}], consistency {m.get('consistency')}, F1 {m['f1']:.4f}")
+def closing_lines(run: Path, real_teacher: bool, on_distilled: bool) -> str:
+    stats = json.loads((run / "data" / "filter_stats.json").read_text())
+    teacher = stats.get("teacher") or {}
+    lines = ["", "This is a plumbing demo: a 135M model on 2 CPU cores shows every stage working, not judge quality.",
+             f"Teacher ({'your endpoint' if real_teacher else 'the base SmolLM2 standing in for GPT-4'}) on the distilled "
+             f"pairs: consistency {teacher.get('consistency')}, prefers the answer shown first "
+             f"{teacher.get('prefer_first_rate')}, second {teacher.get('prefer_second_rate')}; filter kept "
+             f"{stats['kept_items']} of {stats['items']} pairs.",
+             "", "The real run on a GPU (README 'Train'):",
+             "  judgeforge train --config configs/train/judgelm-7b-lora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
+             "  judgeforge train --config configs/train/judgelm-7b-qlora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
+             "", f"Reports: {run / 'eval' / 'report.md'}" + ("" if on_distilled else f" and {run / 'eval-synthetic' / 'report.md'}")]
+    evals = [("held-out PandaLM pairs, human labels", run / "eval")]
+    if not on_distilled:
+        evals.append(("synthetic format task (what the judge was trained on), held-out", run / "eval-synthetic"))
+    for title, folder in evals:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        lines.append(f"{title}:")
+        for name, m in metrics["judges"].items():
+            lo, hi = (m.get("ci95") or {}).get("accuracy") or (None, None)
+            lines.append(f"  agreement (accuracy) {m['accuracy']:.3f} [95% CI {lo:.3f}-{hi:.3f}], consistency "
+                         f"{m.get('consistency')}, F1 {m['f1']:.3f}: {name}")
     return "\n".join(lines)
 
 

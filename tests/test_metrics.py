@@ -85,3 +85,13 @@ def test_majority_label():
 def test_expected_calibration_error():
     out = M.expected_calibration_error([0.9, 0.9, 0.6, 0.6], [True, True, True, False])
     assert out["ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.1)
+
+
+def test_macro_average_skips_a_class_absent_on_both_sides():
+    gold, pred = ["1", "2", "1", "2"], ["1", "2", "1", "1"]
+    out = M.classification(gold, pred, n_resamples=0)
+    assert out["macro_over"] == ["1", "2"]
+    assert out["f1"] == pytest.approx(f1_score(gold, pred, average="macro"), abs=1e-6)
+    # a predicted tie that gold never has is a class, with precision 0
+    out = M.classification(gold, ["1", "2", "tie", "2"], n_resamples=0)
+    assert out["macro_over"] == ["1", "2", "tie"]

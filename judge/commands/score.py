@@ -13,12 +13,28 @@ def cmd_score(args) -> int:
         template=args.template, swap=args.swap, mode=args.mode, max_tokens=args.max_tokens, batch_size=args.batch_size,
         name=args.name, base_url=args.base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
         concurrency=args.concurrency, tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len,
-        limit=args.limit,
+        limit=args.limit, extra=parse_engine_args(args.engine_arg or []),
     )
     counts = score(config)
     print(f"wrote {counts['verdicts']} verdicts to {args.out} ({counts['judged_now']} judged now, "
           f"{counts['resumed']} resumed, {counts['parse_failures']} unparsed)")
     return 0
+
+
+def parse_engine_args(pairs: list[str]) -> dict:
+    """`KEY=VALUE` pairs for the backend's constructor (vllm.LLM / HFBackend), values read as YAML
+    (`compilation_config=0`, `enforce_eager=true`, `dtype=bfloat16`)."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--engine-arg takes KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
 
 
 def register(verbs) -> None:
@@ -45,4 +61,7 @@ def register(verbs) -> None:
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm backend: GPUs per model")
     p.add_argument("--max-model-len", type=int, help="vllm backend: context length")
     p.add_argument("--limit", type=int, help="score only the first N items")
+    p.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
+                   help="passed to the backend's constructor: vllm.LLM (e.g. compilation_config=0, "
+                        "gpu_memory_utilization=0.8) or HFBackend (e.g. dtype=bfloat16, batch_size=16); repeatable")
     p.set_defaults(func=cmd_score)
