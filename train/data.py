@@ -63,13 +63,8 @@ def read_rows(path: str, template: Template) -> list[TrainRow]:
 
 
 def row_prompt(template: Template, row: TrainRow) -> Prompt:
-    """The judge's prompt for a row: its messages without the reply, and the raw completion prompt
-    for models without a chat template (assembled as `Template.render` does)."""
-    messages = row.messages[:-1]
-    system = next((m["content"] for m in messages if m["role"] == "system"), None)
-    user = next(m["content"] for m in messages if m["role"] == "user")
-    raw = (system + template.raw_separator if system else "") + user + template.raw_suffix
-    return Prompt(messages=messages, text=raw)
+    """The judge's prompt for a row: its messages without the reply (and their raw completion text)."""
+    return template.prompt_from_messages(row.messages[:-1])
 
 
 def encode_row(tokenizer, template: Template, row: TrainRow) -> dict:

@@ -108,8 +108,15 @@ class Template:
         user = text.format(**{n: values[n] for n in needed})
         messages = ([{"role": "system", "content": self.system}] if self.system else [])
         messages.append({"role": "user", "content": user})
-        raw = (self.system + self.raw_separator if self.system else "") + user + self.raw_suffix
-        return Prompt(messages=messages, text=raw)
+        return self.prompt_from_messages(messages)
+
+    def prompt_from_messages(self, messages: list[dict]) -> Prompt:
+        """The Prompt for already rendered messages (a training row's, say): the raw completion text
+        is assembled from them the way this template joins system and user text."""
+        system = next((m["content"] for m in messages if m["role"] == "system"), None)
+        user = next(m["content"] for m in messages if m["role"] == "user")
+        raw = (system + self.raw_separator if system else "") + user + self.raw_suffix
+        return Prompt(messages=list(messages), text=raw)
 
     # ---- parsing ---------------------------------------------------------------------------
     def parse(self, text: str) -> Parsed:
