@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,11 +37,11 @@ def load_pairs(n: int) -> tuple[list, str]:
     return read_items(ROOT / "examples" / "pairs.jsonl")[:n], "examples/pairs.jsonl"
 
 
-def run(backend, pairs: list, mode: str, workdir: Path, template: str, max_tokens: int) -> dict:
+def run(backend, kind: str, pairs: list, mode: str, workdir: Path, template: str, max_tokens: int) -> dict:
     items = workdir / f"items-{len(pairs)}.jsonl"
     write_jsonl(items, pairs)
-    out = workdir / f"{backend.name}-{mode}-{len(pairs)}-{time.monotonic_ns()}.jsonl"
-    config = ScoreConfig(input=str(items), out=str(out), backend="hf", model="bench", template=template,
+    out = workdir / f"{kind}-{mode}-{len(pairs)}-{time.monotonic_ns()}.jsonl"
+    config = ScoreConfig(input=str(items), out=str(out), backend=kind, model="bench", template=template,
                          swap=True, mode=mode, max_tokens=max_tokens, batch_size=1024)
     start = time.perf_counter()
     counts = score(config, backend, progress=False)
@@ -55,26 +54,6 @@ def prefix_cache(llm) -> dict:
     values = {m.name: getattr(m, "value", None) for m in llm.get_metrics()}
     hits, queries = values.get("vllm:prefix_cache_hits"), values.get("vllm:prefix_cache_queries")
     return {"hits": hits, "queries": queries, "hit_rate": round(hits / queries, 3) if hits and queries else None}
-
-
-def http_server(model: str, port: int, log: Path):
-    proc = subprocess.Popen([sys.executable, "-m", "judge.cli", "serve", "--base", model, "--port", str(port),
-                             "--max-model-len", "4096"], stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    import httpx
-
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"judgeforge serve exited; see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    proc.terminate()
-    raise RuntimeError("judgeforge serve did not become healthy")
 
 
 def main() -> None:
@@ -102,8 +81,8 @@ def main() -> None:
 
     engine = VLLMBackend(args.model, max_model_len=4096, disable_log_stats=False)
     for mode, subset in (("verdict", pairs), ("logprob", pairs), ("verdict", hf_pairs), ("logprob", hf_pairs)):
-        results[f"vllm/{mode}/{len(subset)}"] = run(engine, subset, mode, workdir, args.template, 0)
-    results[f"vllm/full/{len(full_pairs)}"] = run(engine, full_pairs, "full", workdir, args.template, args.full_max_tokens)
+        results[f"vllm/{mode}/{len(subset)}"] = run(engine, "vllm", subset, mode, workdir, args.template, 0)
+    results[f"vllm/full/{len(full_pairs)}"] = run(engine, "vllm", full_pairs, "full", workdir, args.template, args.full_max_tokens)
     results["vllm/prefix_cache"] = prefix_cache(engine.llm)
     engine.close()
 
@@ -111,24 +90,23 @@ def main() -> None:
         from judge.backends.hf import HFBackend
 
         hf = HFBackend(args.model, batch_size=16)
-        hf.name = "hf"
         for mode in ("verdict", "logprob"):
-            results[f"hf/{mode}/{len(hf_pairs)}"] = run(hf, hf_pairs, mode, workdir, args.template, 0)
-        results[f"hf/full/{len(full_pairs)}"] = run(hf, full_pairs, "full", workdir, args.template, args.full_max_tokens)
+            results[f"hf/{mode}/{len(hf_pairs)}"] = run(hf, "hf", hf_pairs, mode, workdir, args.template, 0)
+        results[f"hf/full/{len(full_pairs)}"] = run(hf, "hf", full_pairs, "full", workdir, args.template, args.full_max_tokens)
         del hf
 
     if not args.skip_http:
         from judge.backends.openai import OpenAIBackend
 
-        server = http_server(args.model, args.port, workdir / "serve.log")
-        try:
+        from serve.engine import ChildServer
+
+        command = [sys.executable, "-m", "judge.cli", "serve", "--base", args.model, "--port", str(args.port),
+                   "--max-model-len", "4096"]
+        with ChildServer(command, f"http://127.0.0.1:{args.port}/health", log_path=workdir / "serve.log",
+                         name="judgeforge serve"):
             client = OpenAIBackend(model=Path(args.model).name, base_url=f"http://127.0.0.1:{args.port}/v1",
                                    concurrency=64)
-            client.name = "http"
-            results[f"http/verdict/{len(pairs)}"] = run(client, pairs, "verdict", workdir, args.template, 0)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+            results[f"http/verdict/{len(pairs)}"] = run(client, "openai", pairs, "verdict", workdir, args.template, 0)
 
     def rate(key):
         return results.get(key, {}).get("items_per_s")
