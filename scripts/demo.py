@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PANDALM = ROOT.parent / "shared" / "data" / "pandalm" / "testset-v1.json"
 MODEL = Path(os.environ.get("JUDGEFORGE_MODEL", ROOT / "models" / "SmolLM2-135M-Instruct"))
 TEMPLATE = "pandalm"
-SERVERS: list[subprocess.Popen] = []
+SERVERS: list = []  # serve.engine.ChildServer, stopped on the way out
 
 
 def say(text: str) -> None:
@@ -58,38 +58,28 @@ def stage(run: Path, name: str, work) -> None:
 
 
 def start_server(*args: str, port: int, log: Path) -> str:
-    """`judgeforge serve ...` in its own process group, healthy before we go on."""
-    import httpx
+    """`judgeforge serve ...` as a child process, healthy before we go on."""
+    from serve.engine import ChildServer
+    from serve.errors import ServerStartError
 
     args = tuple(map(str, args))
     print(f"$ judgeforge serve {' '.join(args)} --port {port}   (log: {log})", flush=True)
-    proc = subprocess.Popen([sys.executable, "-m", "judge.cli", "serve", *args, "--port", str(port)], cwd=ROOT,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    SERVERS.append(proc)
     url, started = f"http://127.0.0.1:{port}", time.monotonic()
-    while time.monotonic() - started < 900:
-        if proc.poll() is not None:
-            raise SystemExit(f"demo: the server exited early; the end of {log}:\n" + "".join(open(log).readlines()[-20:]))
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                print(f"server up in {time.monotonic() - started:.0f} s", flush=True)
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"demo: the server did not become healthy in 15 minutes; see {log}")
+    server = ChildServer([sys.executable, "-m", "judge.cli", "serve", *args, "--port", str(port)], url + "/health",
+                         log_path=log, name="judgeforge serve")
+    SERVERS.append(server)
+    server.start()
+    try:
+        server.wait_healthy()
+    except ServerStartError as error:
+        raise SystemExit(f"demo: {error}") from None
+    print(f"server up in {time.monotonic() - started:.0f} s", flush=True)
+    return url
 
 
 def stop_servers() -> None:
     while SERVERS:
-        proc = SERVERS.pop()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        SERVERS.pop().stop()
 
 
 def prepare_data(run: Path, n_distill: int, n_heldout: int) -> tuple[Path, Path]:
