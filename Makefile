@@ -34,5 +34,9 @@ test-fast: $(STAMP)
 demo: $(STAMP) model
 	JUDGEFORGE_MODEL=$(CURDIR)/$(MODEL) $(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
+# Benchmarks (not tests): each prints a table and writes bench/results/*.json. Minutes to an hour on CPU.
+bench: $(STAMP) model
+	for name in distill serve score train; do $(BIN)/python scripts/bench_$$name.py || exit 1; done
+
 clean:
 	rm -rf $(VENV) models .cache runs

@@ -6,8 +6,9 @@ Runs, in one process and on the same pairs: vLLM offline (verdict, logprob, full
 (verdict, logprob, full) and the OpenAI-compatible path through `judgeforge serve` (verdict).
 Prints items/s (an item = one pair judged in both orders) and the ratios the goals are stated in:
 vllm / hf per mode, verdict and logprob vs full per item, HTTP vs offline vLLM. Full mode runs on
-`--full-pairs` pairs (it generates up to --full-max-tokens tokens per call). Every prompt shares the
-template's instructions, so vLLM's prefix cache hits are reported next to its figures.
+`--full-pairs` pairs (it generates up to --full-max-tokens tokens per call). vLLM's prefix cache is
+emptied before each of its runs, so it only reuses work within a run (the template's instructions,
+the question both orders of a pair share); its hit rate is reported next to each vLLM figure.
 Writes bench/results/score.json.
 """
 
@@ -43,17 +44,25 @@ def run(backend, kind: str, pairs: list, mode: str, workdir: Path, template: str
     out = workdir / f"{kind}-{mode}-{len(pairs)}-{time.monotonic_ns()}.jsonl"
     config = ScoreConfig(input=str(items), out=str(out), backend=kind, model="bench", template=template,
                          swap=True, mode=mode, max_tokens=max_tokens, batch_size=1024)
+    if kind == "vllm":  # every run starts with an empty prefix cache: no run reuses another's prompts
+        backend.llm.reset_prefix_cache()
+        hits, queries = prefix_cache_counts(backend.llm)
     start = time.perf_counter()
     counts = score(config, backend, progress=False)
     seconds = time.perf_counter() - start
-    return {"pairs": len(pairs), "seconds": round(seconds, 2), "items_per_s": round(len(pairs) / seconds, 3),
-            "parse_failures": counts["parse_failures"], "completion_tokens": counts["completion_tokens"]}
+    result = {"pairs": len(pairs), "seconds": round(seconds, 2), "items_per_s": round(len(pairs) / seconds, 3),
+              "parse_failures": counts["parse_failures"], "prompt_tokens": counts["prompt_tokens"],
+              "completion_tokens": counts["completion_tokens"]}
+    if kind == "vllm":
+        hits_after, queries_after = prefix_cache_counts(backend.llm)
+        result["prefix_cache_hit_rate"] = round((hits_after - hits) / max(queries_after - queries, 1), 3)
+    return result
 
 
-def prefix_cache(llm) -> dict:
+def prefix_cache_counts(llm) -> tuple[float, float]:
+    """vLLM's cumulative prefix-cache hits and queries, in tokens."""
     values = {m.name: getattr(m, "value", None) for m in llm.get_metrics()}
-    hits, queries = values.get("vllm:prefix_cache_hits"), values.get("vllm:prefix_cache_queries")
-    return {"hits": hits, "queries": queries, "hit_rate": round(hits / queries, 3) if hits and queries else None}
+    return values.get("vllm:prefix_cache_hits") or 0, values.get("vllm:prefix_cache_queries") or 0
 
 
 def main() -> None:
@@ -83,7 +92,6 @@ def main() -> None:
     for mode, subset in (("verdict", pairs), ("logprob", pairs), ("verdict", hf_pairs), ("logprob", hf_pairs)):
         results[f"vllm/{mode}/{len(subset)}"] = run(engine, "vllm", subset, mode, workdir, args.template, 0)
     results[f"vllm/full/{len(full_pairs)}"] = run(engine, "vllm", full_pairs, "full", workdir, args.template, args.full_max_tokens)
-    results["vllm/prefix_cache"] = prefix_cache(engine.llm)
     engine.close()
 
     if not args.skip_hf:
@@ -125,11 +133,10 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'run':<28}{'pairs':>7}{'seconds':>10}{'items/s':>10}{'unparsed':>10}")
+    print(f"\n{'run':<28}{'pairs':>7}{'seconds':>10}{'items/s':>10}{'unparsed':>10}{'prefix hits':>13}")
     for key, r in results.items():
-        if "items_per_s" in r:
-            print(f"{key:<28}{r['pairs']:>7}{r['seconds']:>10}{r['items_per_s']:>10}{r['parse_failures']:>10}")
-    print(f"prefix cache: {results['vllm/prefix_cache']}")
+        print(f"{key:<28}{r['pairs']:>7}{r['seconds']:>10}{r['items_per_s']:>10}{r['parse_failures']:>10}"
+              f"{r.get('prefix_cache_hit_rate', ''):>13}")
     for key, value in ratios.items():
         print(f"{key:<34}{value}")
     print(f"wrote {args.out}")

@@ -8,7 +8,6 @@ front of it (with its auth) is the only way in.
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import os
 import secrets
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from judge.adapters import adapter_rank, vllm_lora_rank
+from judge.backends.vllm import engine_env, vllm_cpu_build
 
 from .errors import ServerStartError
 
@@ -41,9 +41,7 @@ class EngineConfig:
 def launcher(model: str) -> list[str]:
     """`vllm serve MODEL` where the `vllm` command works; the vllm-cpu distribution breaks it (its
     CLI looks up a distribution named `vllm`), so there the module entry point runs instead."""
-    try:
-        importlib.metadata.version("vllm")
-    except importlib.metadata.PackageNotFoundError:
+    if vllm_cpu_build():
         return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
     script = Path(sys.executable).with_name("vllm")
     return [str(script) if script.exists() else "vllm", "serve", model]
@@ -165,4 +163,4 @@ class EngineProcess(ChildServer):
         self.api_key = secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}/v1"
         super().__init__(engine_command(config, self.port), f"http://127.0.0.1:{self.port}/health", log_path=log_path,
-                         startup_timeout=startup_timeout, env={"VLLM_API_KEY": self.api_key}, name="vLLM")
+                         startup_timeout=startup_timeout, env={"VLLM_API_KEY": self.api_key, **engine_env()}, name="vLLM")
