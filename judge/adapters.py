@@ -55,6 +55,11 @@ def read_adapter_info(folder: str | os.PathLike) -> AdapterInfo:
         raise ConfigError(f"{path}: {e}") from None
 
 
+def find_adapter_info(folder: str | os.PathLike) -> AdapterInfo | None:
+    """The folder's judgeforge.json, or None for an adapter made elsewhere (a malformed one still raises)."""
+    return read_adapter_info(folder) if (Path(folder) / META_FILE).exists() else None
+
+
 def adapter_template(path: str | os.PathLike) -> str:
     """The template (name@version) the adapter (or merged model) was trained with."""
     return read_adapter_info(path).template

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.adapters import META_FILE, adapter_template
+from judge.adapters import find_adapter_info
 from judge.errors import ConfigError
 from judge.templates import DEFAULT_TEMPLATE, Template, get_template
 
@@ -50,10 +50,10 @@ def build_judges(base: str, adapters: dict[str, str] | None = None, template: st
     judges = [Judge(base, plain)]
     for name, path in (adapters or {}).items():
         # a PEFT adapter made elsewhere has no judgeforge.json: it gets the plain model's templates
-        own = adapter_template(path) if (Path(path) / META_FILE).exists() else None
+        info = find_adapter_info(path)
         templates = dict(plain)
-        if own:
-            templates[get_template(own).mode] = get_template(own).key
+        if info:
+            templates[get_template(info.template).mode] = get_template(info.template).key
         judges.append(Judge(name, templates, parent=base, adapter=str(path)))
     return judges
 

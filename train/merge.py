@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from judge.adapters import META_FILE, read_adapter_info, write_adapter_info
+from judge.adapters import find_adapter_info, write_adapter_info
 from judge.backends.hf import check_model_path, load_model, load_tokenizer
 from judge.errors import ConfigError
 
@@ -21,7 +21,7 @@ def merge(base: str, adapter: str, out: str, *, dtype: str = "float32") -> Path:
     if dtype not in MERGE_DTYPES:
         raise ConfigError(f"--dtype must be one of {', '.join(MERGE_DTYPES)}, got {dtype!r}")
     check_model_path(adapter, "adapter")
-    info = read_adapter_info(adapter) if (Path(adapter) / META_FILE).exists() else None  # e.g. an adapter from elsewhere
+    info = find_adapter_info(adapter)  # None for an adapter from elsewhere
     model = PeftModel.from_pretrained(load_model(base, dtype=dtype), adapter).merge_and_unload()
     out_path = Path(out)
     model.save_pretrained(out_path)
