@@ -22,6 +22,7 @@ Every server started here is stopped on exit, Ctrl-C included.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -135,15 +136,13 @@ def pipeline(run: Path, args) -> str:
     teacher_model = os.environ.get("DEMO_TEACHER_MODEL", MODEL.name if not real_teacher else "gpt-4o-mini")
     distill_items, heldout = prepare_data(run, args.distill_pairs, args.heldout_pairs)
     synthetic_test = SYNTHETIC / "test.jsonl"
-    base_url = None
 
+    @functools.cache  # started on first use only: a rerun whose stages are all done starts nothing
     def base_server() -> str:
         """vLLM serving the base SmolLM2 (judgeforge serve forwards /v1 to it): the stand-in teacher,
         and the base judge of the comparison."""
-        nonlocal base_url
-        base_url = base_url or start_server("--base", MODEL, "--max-model-len", "4096", FAST_START, port=18761,
-                                            log=run / "base-server.log") + "/v1"
-        return base_url
+        return start_server("--base", MODEL, "--max-model-len", "4096", FAST_START, port=18761,
+                            log=run / "base-server.log") + "/v1"
 
     def score_http(url: str, model: str, items: Path, name: str, out: str, mode: str = "verdict"):
         judgeforge("score", "--input", items, "--backend", "openai", "--base-url", url, "--model", model,
@@ -193,13 +192,11 @@ def pipeline(run: Path, args) -> str:
 
     say("4. serve: the trained judge behind the judge API (merged: runtime LoRA is 10-20x slower on CPU)")
     say("5. score: held-out pairs through the server, and offline with vLLM")
-    judge_url = None
 
+    @functools.cache
     def judge_server() -> str:
-        nonlocal judge_url
-        judge_url = judge_url or start_server("--base", run / "merged", "--template", TEMPLATE, "--max-model-len", "4096",
-                                              FAST_START, port=18762, log=run / "judge-server.log") + "/v1"
-        return judge_url
+        return start_server("--base", run / "merged", "--template", TEMPLATE, "--max-model-len", "4096",
+                            FAST_START, port=18762, log=run / "judge-server.log") + "/v1"
 
     def show_judge_api():
         from judge.client import JudgeClient
