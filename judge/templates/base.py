@@ -141,8 +141,9 @@ class Template:
     def read_logprobs(self, tokens: list[str], top_logprobs: list[dict[str, float]]) -> dict | None:
         """Turn a verdict-mode reply's per-position top logprobs into verdict probabilities.
 
-        Returns {"probs": {...}} (pairwise labels) or {"expected_score": x} (pointwise), or for
-        score-pair templates {"expected_scores": [a, b]}; None when a slot cannot be located.
+        Returns {"probs": {...}} (pairwise labels) or {"expected_score": x, "score_probs": {score: p}}
+        (pointwise), or for score-pair templates {"expected_scores": [a, b]}; None when a slot
+        cannot be located.
         `mass` is the probability the model put on the valid verdict tokens at each slot.
         """
         if not self.logprob_slots:
@@ -160,7 +161,9 @@ class Template:
             return {"probs": probs, "mass": masses}
         expected = [sum(float(v) * p for v, p in dist.items()) for dist, _ in slots]
         if len(expected) == 1:
-            return {"expected_score": round(expected[0], 6), "mass": masses}
+            # score_probs: the whole distribution, so confidence can be read off it (judge.confidence)
+            return {"expected_score": round(expected[0], 6), "mass": masses,
+                    "score_probs": {f"{float(v):g}": round(p, 6) for v, p in slots[0][0].items()}}
         first, second = slots[0][0], slots[1][0]
         # P(answer 1 wins) etc. from the two score distributions, the second taken as read on the
         # greedy path (its distribution given the first score the model actually wrote).
