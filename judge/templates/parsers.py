@@ -57,30 +57,67 @@ def _first_line(text: str) -> tuple[str, str]:
     return lines[0].strip(), (lines[1].strip() if len(lines) > 1 else "")
 
 
+# "Assistant 2: 9", "Assistant 1 score = 6/10", "**Assistant 1**: (8)": a score next to its label.
+_LABELLED = re.compile(
+    rf"\**\s*assistant\s*([12])\b\s*(?:'s\s*)?\**\s*(?:(?:score|rating)\b\s*)?(?:is\b\s*)?[:=\-]?\s*\**\s*"
+    rf"\(?\s*({_NUMBER})\s*\)?(?:\s*(?:/|out\s+of)\s*10\b)?\**",
+    re.I,
+)
+_BETWEEN_LABELS = re.compile(r"[\s,;|]*(?:and\b\s*)?")
+_LABELS_START = re.compile(r"^[^\d]*?(?=\**\s*assistant\s*[12]\b)", re.I)
+
+
+def _labelled_scores(text: str) -> tuple[dict[str, float], str] | str | None:
+    """Scores named by their assistant ("Assistant 2: 9, Assistant 1: 6", on one line or several),
+    read at the first digits of the reply: ({"1": a, "2": b}, the rest), an error, or None when the
+    reply does not open with labelled scores."""
+    start = _LABELS_START.match(text)
+    if not start:
+        return None
+    found: dict[str, float] = {}
+    pos = start.end()
+    while len(found) < 2 and (m := _LABELLED.match(text, _BETWEEN_LABELS.match(text, pos).end())):
+        if m.group(1) in found:
+            return f"Assistant {m.group(1)} is scored twice"
+        found[m.group(1)] = float(m.group(2))
+        pos = m.end()
+    if not found:
+        return None
+    if len(found) < 2:
+        return f"only Assistant {next(iter(found))} has a score beside its label"
+    return found, text[pos:].lstrip(" \t,;.|").strip()
+
+
 def parse_score_pair(text: str, lo: float = 1, hi: float = 10) -> Parsed:
-    """JudgeLM: the first line holds the two scores, the explanation follows.
+    """JudgeLM: the first line holds the two scores, the explanation follows. Scores named by
+    their assistant are read by the name, in any order, on one line or several.
 
     >>> parse_score_pair("8 6\\nAssistant 1 is more detailed.").scores
     (8.0, 6.0)
-    >>> parse_score_pair("Assistant 1: 7/10, Assistant 2: 9/10").winner
-    '2'
+    >>> parse_score_pair("Assistant 2: 9/10, Assistant 1: 7/10").scores
+    (7.0, 9.0)
     >>> parse_score_pair("8").ok
     False
     """
     norm = _norm(text)
     if not norm.strip():
         return fail("empty reply")
-    head, rest = _first_line(norm)
-    head = _DENOMINATOR.sub(" ", _LABELS.sub(" ", head))
-    numbers = re.findall(_NUMBER, head)
-    if len(numbers) != 2:
-        # "Assistant 1: 8\nAssistant 2: 6" spread over two lines
-        m1 = re.search(rf"assistant\s*1\s*[:=]?\s*({_NUMBER})", norm, re.I)
-        m2 = re.search(rf"assistant\s*2\s*[:=]?\s*({_NUMBER})", norm, re.I)
-        if not (m1 and m2) or len(numbers) > 2:
+    labelled = _labelled_scores(norm.strip())
+    if isinstance(labelled, str):
+        return fail(labelled)
+    if labelled is not None:
+        found, rest = labelled
+        a, b = found["1"], found["2"]
+    else:
+        head, rest = _first_line(norm)
+        named = re.findall(r"\bassistant\s*([12])\b", head, re.I)
+        if named != sorted(named):
+            return fail(f"the first line names the assistants in the order {', '.join(named)} without a score "
+                        f"beside each")
+        numbers = re.findall(_NUMBER, _DENOMINATOR.sub(" ", _LABELS.sub(" ", head)))
+        if len(numbers) != 2:
             return fail(f"expected two scores on the first line, found {len(numbers)}")
-        numbers, rest = [m1.group(1), m2.group(1)], norm[max(m1.end(), m2.end()):].strip()
-    a, b = (float(n) for n in numbers)
+        a, b = (float(n) for n in numbers)
     if not (lo <= a <= hi and lo <= b <= hi):
         return fail(f"scores {a:g} {b:g} outside {lo:g}-{hi:g}")
     return Parsed(ok=True, winner=winner_from_scores(a, b), scores=(a, b), reason=rest or None)
@@ -116,19 +153,23 @@ def parse_pandalm(text: str) -> Parsed:
     )
 
 
-# "[RESULT] 4", "[RESULT]: (4)", "[RESULT] 4/5", "[RESULT] Score 4"
-_RESULT = re.compile(r"\[RESULT\]\s*:?\s*(?:score\s*:?\s*)?[(\[]?\s*(\d+(?:\.\d+)?|[^\W\d]+)\s*[)\]]?\s*(?:/\s*5|out\s+of\s+5)?\s*(?=$|\n|[.。])", re.I)
-_RESULT_ANY = re.compile(r"\[RESULT\]", re.I)
+# The result marker in every form Prometheus models write: "[RESULT] 4", "[RESULT]: (4)",
+# "[RESULT] score of 4", "[Result] Result: 4", "[RESULT: B]"; what follows it is read by each parser.
+_MARKER = r"\[RESULT(?:\]\s*\**\s*:?|\s*:)\s*(?:(?:result|score|grade|verdict)\b\s*(?:(?:of|is)\b\s*)?[:=]?\s*)?"
+_RESULT = re.compile(_MARKER + r"[(\[]?\s*(\d+(?:\.\d+)?|[^\W\d]+)\s*[)\]]?\s*(?:(?:/|out\s+of)\s*(\d+))?\s*[)\]]?\s*\**"
+                     r"\s*(?=$|\n|[.。])", re.I)
+_RESULT_ANY = re.compile(r"\[RESULT\b", re.I)
 
 
 def parse_result_score(text: str, lo: int = 1, hi: int = 5) -> Parsed:
-    """Prometheus absolute grading: feedback, then "[RESULT] n" with n an integer in [lo, hi].
-    The last "[RESULT]" counts (the feedback may quote the instructions, "[RESULT]" included).
+    """Prometheus absolute grading: feedback, then "[RESULT] n" with n an integer in [lo, hi]
+    ("n/hi" too, on this scale only). The last "[RESULT]" counts (the feedback may quote the
+    instructions, "[RESULT]" included); a reply without the marker does not parse.
 
-    >>> parse_result_score("Clear and correct. [RESULT] 4").scores
-    (4.0,)
-    >>> parse_result_score("Score: 2.5").ok, parse_result_score("[RESULT] 2.5").ok
-    (False, False)
+    >>> parse_result_score("Clear and correct. [RESULT] 4").scores, parse_result_score("[RESULT] score of 2").scores
+    ((4.0,), (2.0,))
+    >>> parse_result_score("Score: 2.5").ok, parse_result_score("[RESULT] 2.5").ok, parse_result_score("[RESULT] 4/10").ok
+    (False, False, False)
     """
     norm = _norm(text)
     if not norm.strip():
@@ -140,24 +181,27 @@ def parse_result_score(text: str, lo: int = 1, hi: int = 5) -> Parsed:
     m = _RESULT.match(norm, last.start())
     if not m:
         return fail(f"no score after the last [RESULT]: {norm[last.start():last.start() + 30]!r}")
-    token = m.group(1)
+    token, scale = m.group(1), m.group(2)
     if not re.fullmatch(r"\d+", token):
         return fail(f"[RESULT] is not an integer: {token!r}")
     value = int(token)
+    if scale is not None and int(scale) != hi:
+        return fail(f"[RESULT] {value}/{scale} is not on this template's {lo}-{hi} scale")
     if not lo <= value <= hi:
         return fail(f"[RESULT] {value} outside {lo}-{hi}")
     reason = re.sub(r"^\s*(?:###\s*)?Feedback\s*:\s*", "", norm[: last.start()], flags=re.I).strip()
     return Parsed(ok=True, scores=(float(value),), reason=reason or None)
 
 
-_RESULT_AB = re.compile(r"\[RESULT\]\s*:?\s*(?:Response\s*)?[(\[]?\s*(A|B)\b\s*[)\]]?\s*\.?\s*$", re.I)
+_RESULT_AB = re.compile(_MARKER + r"(?:Response\s*)?[(\[]?\s*(A|B)\b\s*[)\]]?\s*\**\s*\.?\s*$", re.I)
 
 
 def parse_result_ab(text: str) -> Parsed:
-    """Prometheus relative grading: feedback, then "[RESULT] A" or "[RESULT] B" at the end.
+    """Prometheus relative grading: feedback, then "[RESULT] A" or "[RESULT] B" (or "[RESULT: B]")
+    at the end; a reply without the marker does not parse.
 
-    >>> parse_result_ab("Response A cites sources. [RESULT] A").winner
-    '1'
+    >>> parse_result_ab("Response A cites sources. [RESULT] A").winner, parse_result_ab("[Result: B]").winner
+    ('1', '2')
     >>> parse_result_ab("[RESULT] C").ok
     False
     """
