@@ -1,7 +1,9 @@
 """Filter: from a teacher's verdicts to training rows, free of the teacher's position bias.
 
 Pairwise (PandaLM): an item is kept when its two orders agree (win/lose/tie identical after mapping
-back); flips and unparsed verdicts go to dropped.jsonl with the reason. Both orders of a kept item
+back); flips and unparsed verdicts go to dropped.jsonl with the reason, and so does an item judged in
+one order only (distill stopped by --max-cost, say) unless distill ran with --no-swap (its
+manifest.json beside the verdicts says so, or --no-swap here for verdicts from elsewhere). Both orders of a kept item
 become training rows (JudgeLM's swap augmentation). With K samples, each order's verdict is the
 majority of its parsed samples and the first sample that agrees is the training target.
 Pointwise: unparsed verdicts are dropped; with K samples, an item whose scores spread more than
@@ -10,6 +12,7 @@ A reference-free rewrite (distill --reference-free-rewrite) is kept only if it p
 its critique's score; its prompt is rendered without the reference.
 
 Rows are split into train/val by question (no question on both sides), deterministically by seed.
+The output set is built in a temporary folder and renamed into place: OUT is the old set or the new.
 Each row's messages are the template's rendering for that order plus the teacher's raw reply as
 the assistant turn: exactly what serving sends, and the target to learn.
 """
@@ -23,13 +26,17 @@ from pathlib import Path
 
 from .distill import REWRITE_VARIANT
 from .errors import ConfigError, InputError
-from .jsonl import iter_json_rows, read_items, write_json, write_jsonl
+from .jsonl import iter_json_rows, read_items, read_json, write_json, write_jsonl
 from .manifest import write_manifest
 from .metrics import consistency, majority_label
+from .outdir import staged_dir
 from .records import Item, RowError, Verdict, from_row
 from .templates import Template, get_template
 
 EXPORTS = ("openai",)
+# What filter writes: OUT is replaced as a whole, so any other file there would be lost.
+OUTPUTS = ("train.jsonl", "val.jsonl", "dropped.jsonl", "filter_stats.json", "manifest.json", "train_openai.jsonl",
+           "val_openai.jsonl")
 
 
 @dataclass
@@ -41,6 +48,7 @@ class FilterConfig:
     export: str | None = None  # "openai": also write {"messages": [...]} files for hosted fine-tuning
     seed: int = 0
     items: str | None = None  # default: items.jsonl beside the verdicts (written by distill)
+    swap: bool | None = None  # pairwise: were both orders judged on purpose? None: as distill's manifest.json says
 
     def __post_init__(self):
         if not 0 <= self.val_fraction < 1:
@@ -102,13 +110,17 @@ def _unparsed(template, item, verdicts) -> list[TrainRow]:
     return [_row(template, item, v, reason=f"unparsed: {v.error or 'no verdict'}") for v in verdicts if not v.parse_ok]
 
 
-def _pairwise(template: Template, item: Item, verdicts: list[Verdict]) -> _Outcome:
+def _pairwise(template: Template, item: Item, verdicts: list[Verdict], swap: bool) -> _Outcome:
     by_order: dict[str, list[Verdict]] = defaultdict(list)
     for v in verdicts:
         by_order[v.order].append(v)
     labels = {order: majority_label([v.winner for v in vs if v.parse_ok]) for order, vs in sorted(by_order.items())}
     unparsed = _unparsed(template, item, verdicts)
     parsed = [v for v in verdicts if v.parse_ok]
+    if swap and set(by_order) != {"ab", "ba"}:  # its consistency was never checked
+        missing = ", ".join(sorted({"ab", "ba"} - set(by_order)))
+        rows = [_row(template, item, v, reason=f"one order only: {missing} was not judged") for v in parsed]
+        return _Outcome([], unparsed + rows, "one_order_only", labels=labels)
     if None in labels.values():
         other = [_row(template, item, v, reason="unparsed: another verdict of this item did not parse") for v in parsed]
         return _Outcome([], unparsed + other, "unparsed", labels=labels)
@@ -170,6 +182,39 @@ def _read_verdicts(path: str, items: dict[str, Item]) -> tuple[list[Verdict], di
     return verdicts, templates
 
 
+def judged_in_both_orders(config: FilterConfig, verdicts: list[Verdict]) -> bool:
+    """Whether the pairwise verdicts were meant to hold both orders of every item (distill's default)
+    or one on purpose (distill --no-swap). distill's manifest.json beside the verdicts says which; the
+    --swap/--no-swap flag says it for verdicts from elsewhere. Anything ambiguous or contradictory is
+    refused: keeping an unchecked order, or dropping every item, would be a silent wrong result."""
+    path, manifest_path = config.verdicts, Path(config.verdicts).parent / "manifest.json"
+    swapped = sum(v.order == "ba" for v in verdicts)
+    swap = None
+    manifest = read_json(manifest_path) if manifest_path.is_file() else None
+    if isinstance(manifest, dict) and manifest.get("stage") == "distill":
+        swap, written = (manifest.get("config") or {}).get("swap"), (manifest.get("counts") or {}).get("verdicts")
+        if not isinstance(swap, bool):
+            raise InputError("distill's manifest does not say whether both orders were judged (config.swap)",
+                             str(manifest_path))
+        if written != len(verdicts):
+            raise InputError(f"distill's manifest.json beside it counts {written} verdicts, the file holds "
+                             f"{len(verdicts)}: they come from different runs; rerun distill (cached replies are "
+                             f"not paid again) to write both", path)
+        if config.swap is not None and config.swap != swap:
+            raise ConfigError(f"--{'' if config.swap else 'no-'}swap contradicts {manifest_path}, which says distill "
+                              f"ran with --{'' if swap else 'no-'}swap; drop the flag")
+    swap = config.swap if swap is None else swap
+    if swap is None:
+        if not swapped:
+            raise InputError("every verdict is in order ab and no distill manifest.json beside the file says "
+                             "whether that was on purpose: pass --no-swap if they were judged in one order only "
+                             "(distill --no-swap), or --swap to drop every item whose second order is missing", path)
+        swap = True  # a one-order run has no ba verdicts
+    if not swap and swapped:
+        raise InputError(f"judged in one order (--no-swap), yet {swapped} verdicts are in order ba", path)
+    return swap
+
+
 def split_by_question(questions: list[str], val_fraction: float, seed: int) -> list[bool]:
     """For each item (given by its question), whether it goes to validation. Whole questions move
     together (scikit-learn's GroupShuffleSplit), so no question is on both sides."""
@@ -196,6 +241,13 @@ def filter_verdicts(config: FilterConfig) -> dict:
                          "beside the verdicts (written by `judgeforge distill`), or pass --items", items_path)
     items = {item.id: item for item in read_items(items_path)}
     verdicts, templates = _read_verdicts(config.verdicts, items)
+    out = Path(config.out)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS) if out.is_dir() else []
+    if foreign:
+        raise ConfigError(f"--out {out} holds {', '.join(foreign[:5])}, which filter did not write; filter replaces "
+                          f"the folder as a whole, so choose a folder of its own")
+    mode = next((t.mode for t in templates.values()), None)
+    swap = judged_in_both_orders(config, verdicts) if mode == "pairwise" else None
     groups: dict[tuple, list[Verdict]] = defaultdict(list)
     for v in verdicts:
         groups[(v.id, (v.meta or {}).get("variant"))].append(v)
@@ -203,7 +255,7 @@ def filter_verdicts(config: FilterConfig) -> dict:
     for (item_id, variant), vs in groups.items():
         template, item = templates[vs[0].template], items[item_id]
         if template.mode == "pairwise":
-            outcomes[(item_id, variant)] = _pairwise(template, item, vs)
+            outcomes[(item_id, variant)] = _pairwise(template, item, vs, swap)
         else:
             originals = {(v.order, v.sample): v.score for v in groups.get((item_id, None), []) if v.parse_ok}
             outcomes[(item_id, variant)] = _pointwise(template, item, vs, config.max_spread, originals)
@@ -212,18 +264,19 @@ def filter_verdicts(config: FilterConfig) -> dict:
     train = [row for (_, o), val in zip(kept, in_val) if not val for row in o.kept]
     val = [row for (_, o), val in zip(kept, in_val) if val for row in o.kept]
     dropped = [row for o in outcomes.values() for row in o.dropped]
-    out = Path(config.out)
-    write_jsonl(out / "train.jsonl", train)
-    write_jsonl(out / "val.jsonl", val)
-    write_jsonl(out / "dropped.jsonl", dropped)
-    if config.export == "openai":
-        write_jsonl(out / "train_openai.jsonl", ({"messages": r.messages} for r in train))
-        write_jsonl(out / "val_openai.jsonl", ({"messages": r.messages} for r in val))
     stats = _stats(config, items, verdicts, outcomes, kept, in_val, train, val, dropped)
-    write_json(out / "filter_stats.json", stats)
-    write_manifest(out, "filter", config=dataclasses.asdict(config),
-                   inputs={"verdicts": config.verdicts, "items": items_path},
-                   counts={"train": len(train), "val": len(val), "dropped": len(dropped)})
+    stats["swap"] = swap
+    with staged_dir(out) as tmp:
+        write_jsonl(tmp / "train.jsonl", train)
+        write_jsonl(tmp / "val.jsonl", val)
+        write_jsonl(tmp / "dropped.jsonl", dropped)
+        if config.export == "openai":
+            write_jsonl(tmp / "train_openai.jsonl", ({"messages": r.messages} for r in train))
+            write_jsonl(tmp / "val_openai.jsonl", ({"messages": r.messages} for r in val))
+        write_json(tmp / "filter_stats.json", stats)
+        write_manifest(tmp, "filter", config=dataclasses.asdict(config),
+                       inputs={"verdicts": config.verdicts, "items": items_path},
+                       counts={"train": len(train), "val": len(val), "dropped": len(dropped)})
     return stats
 
 

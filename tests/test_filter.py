@@ -161,3 +161,101 @@ def test_bad_inputs_are_named(tmp_path):
     (tmp_path / "distill" / "items.jsonl").unlink()
     with pytest.raises(InputError, match="items.jsonl"):
         filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))
+
+
+def distill_manifest(folder, swap, n_verdicts):
+    from judge.manifest import write_manifest
+
+    write_manifest(folder, "distill", config={"swap": swap}, counts={"verdicts": n_verdicts})
+
+
+def one_order_run(tmp_path, manifest_swap="absent"):
+    """Four position-fair pairs; p3 judged in order ab only (distill stopped by --max-cost, say)."""
+    items = [p for p in pairs(16) if p.category == "fair"]
+    verdicts = [JUDGELM.verdict(p.id, o, REPLIES["fair"][o]) for p in items for o in ("ab", "ba")][:-1]
+    path = write_run(tmp_path / "distill", items, verdicts)
+    if manifest_swap != "absent":
+        distill_manifest(tmp_path / "distill", manifest_swap, len(verdicts))
+    return path, items
+
+
+@pytest.mark.parametrize("manifest_swap", [True, "absent"])
+def test_an_item_judged_in_one_order_only_is_dropped(tmp_path, manifest_swap):
+    path, items = one_order_run(tmp_path, manifest_swap)
+    stats = filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), val_fraction=0))
+    kept = {r["id"] for r in rows(tmp_path / "data" / "train.jsonl")}
+    (dropped,) = rows(tmp_path / "data" / "dropped.jsonl")
+    assert kept == {p.id for p in items[:-1]} and stats["swap"] is True
+    assert (dropped["id"], dropped["order"]) == (items[-1].id, "ab")
+    assert dropped["reason"] == "one order only: ba was not judged"
+    assert stats["drop_reasons"] == {"one_order_only": 1} and stats["per_category"]["fair"]["one_order_only"] == 1
+
+
+def test_one_order_is_kept_when_distill_ran_with_no_swap(tmp_path):
+    items = pairs(4)
+    verdicts = [JUDGELM.verdict(p.id, "ab", REPLIES[p.category]["ab"]) for p in items]
+    path = write_run(tmp_path / "distill", items, verdicts)
+    with pytest.raises(InputError, match="pass --no-swap if they were judged in one order only"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))  # no manifest: ambiguous
+    stats = filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), swap=False, val_fraction=0))
+    assert stats["kept_items"] == 4 and stats["drop_reasons"] == {} and stats["swap"] is False
+    distill_manifest(tmp_path / "distill", False, len(verdicts))
+    assert filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))["kept_items"] == 4
+    with pytest.raises(ConfigError, match="--swap contradicts .* distill ran with --no-swap"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data"), swap=True))
+
+
+def test_verdicts_the_distill_manifest_does_not_describe_are_refused(tmp_path):
+    path, _ = one_order_run(tmp_path, manifest_swap=True)
+    distill_manifest(tmp_path / "distill", True, 3)
+    with pytest.raises(InputError, match="counts 3 verdicts, the file holds 7"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))
+    distill_manifest(tmp_path / "distill", False, 7)
+    with pytest.raises(InputError, match=r"one order \(--no-swap\), yet 3 verdicts are in order ba"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))
+
+
+def test_filter_reads_how_distill_ran_from_its_manifest(tmp_path):
+    from judge.distill import DistillConfig, distill
+    from judge.teacher import TeacherConfig
+    from judge.testing.fake_openai import FakeOpenAI
+
+    items = tmp_path / "items.jsonl"
+    write_jsonl(items, pairs(4))
+    with FakeOpenAI(reply=lambda body: "8 3\nThe first is right.") as fake:
+        distill(DistillConfig(input=str(items), template="judgelm", out=str(tmp_path / "run"), progress=False,
+                              swap=False, teacher=TeacherConfig(model="teacher", base_url=fake.base_url)))
+    stats = filter_verdicts(FilterConfig(verdicts=str(tmp_path / "run" / "verdicts.jsonl"), out=str(tmp_path / "data")))
+    assert stats["swap"] is False and stats["kept_items"] == 4
+
+
+def test_a_failed_filter_leaves_the_previous_output_set_whole(tmp_path, monkeypatch):
+    import judge.filter
+
+    path, _ = pairwise_run(tmp_path, pairs())
+    out = tmp_path / "data"
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(judge.filter, "write_json", crash)  # after train/val/dropped are written
+    with pytest.raises(OSError, match="disk full"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(out)))
+    assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "distill"]
+    monkeypatch.undo()
+    filter_verdicts(FilterConfig(verdicts=str(path), out=str(out), val_fraction=0))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(judge.filter, "write_json", crash)
+    with pytest.raises(OSError, match="disk full"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(out), val_fraction=0.5))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "distill"]
+
+
+def test_an_output_folder_holding_other_files_is_refused(tmp_path):
+    path, _ = pairwise_run(tmp_path, pairs(4))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="holds notes.txt, which filter did not write"):
+        filter_verdicts(FilterConfig(verdicts=str(path), out=str(tmp_path / "data")))
+    assert (tmp_path / "data" / "notes.txt").read_text() == "mine"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def print_summary(stats: dict, out: str) -> None:
     """Kept/dropped per category and the teacher's position bias, as a table."""
@@ -30,7 +32,8 @@ def cmd_filter(args) -> int:
     from ..filter import FilterConfig, filter_verdicts
 
     config = FilterConfig(verdicts=args.verdicts, out=args.out, val_fraction=args.val_fraction,
-                          max_spread=args.max_spread, export=args.export, seed=args.seed, items=args.items)
+                          max_spread=args.max_spread, export=args.export, seed=args.seed, items=args.items,
+                          swap=args.swap)
     print_summary(filter_verdicts(config), args.out)
     return 0
 
@@ -48,4 +51,8 @@ def register(verbs) -> None:
     p.add_argument("--export", choices=["openai"], help="also write train_openai.jsonl/val_openai.jsonl ({\"messages\": [...]})")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/val split (default 0)")
     p.add_argument("--items", help="the judged items (default: items.jsonl beside --verdicts)")
+    p.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
+                   help="pairwise: whether every item was meant to be judged in both orders (an item judged in one "
+                        "is then dropped as 'one order only'); default: what distill's manifest.json beside the "
+                        "verdicts says; needed for one-order verdicts from elsewhere (--no-swap)")
     p.set_defaults(func=cmd_filter)
