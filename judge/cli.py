@@ -16,7 +16,7 @@ from . import __version__
 from .errors import JudgeforgeError
 
 # In the order `--help` lists them (the pipeline's order).
-COMMAND_MODULES = ["data", "distill", "filter", "train", "serve", "score", "evaluate"]
+COMMAND_MODULES = ["data", "distill", "filter", "train", "serve", "score", "calibrate", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

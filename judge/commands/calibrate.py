@@ -1,0 +1,45 @@
+"""`judgeforge calibrate`."""
+
+from __future__ import annotations
+
+
+def cmd_calibrate(args) -> int:
+    from ..calibrate import calibrate
+
+    cascade = calibrate(args.pred, args.gold, target=args.target_agreement, risk=args.risk, out=args.out,
+                        gold_format=args.gold_format, plot=not args.no_plot)
+    print_summary(cascade, args.out)
+    return 0
+
+
+def print_summary(cascade: dict, out: str) -> None:
+    target = f"agreement >= {cascade['target_agreement']:g} with probability >= {1 - cascade['risk']:g}"
+    if cascade["met"]:
+        print(f"threshold {cascade['threshold']:g}: the local judge keeps {cascade['coverage']:.1%} of "
+              f"{cascade['n']} items, agreement {cascade['agreement']:.4f} (lower bound "
+              f"{cascade['agreement_lower_bound']:.4f}) meets {target}")
+    else:
+        print(f"no threshold meets {target} on these {cascade['n']} items: the cascade written escalates "
+              f"everything to the teacher (threshold {cascade['threshold']:g})")
+    print(f"wrote {out}" + (f" and {cascade['plot']}" if cascade.get("plot") else ""))
+
+
+def register(verbs) -> None:
+    from ..evaluate import FORMATS
+
+    p = verbs.add_parser("calibrate", help="choose the confidence threshold for a local judge + teacher cascade",
+                         description="From a local judge's logprob predictions on a labelled calibration set, pick "
+                                     "the lowest confidence threshold whose kept items agree with the gold labels "
+                                     "at least --target-agreement with probability at least 1 - --risk (exact "
+                                     "binomial bound, fixed-sequence testing from high to low thresholds), and "
+                                     "write it to cascade.json for `score --cascade`, with a coverage/agreement plot.")
+    p.add_argument("--pred", required=True, help="the local judge's predictions (score --mode logprob)")
+    p.add_argument("--gold", required=True,
+                   help="gold labels: items with winner/score, {id, winner|score} rows, or the teacher's verdicts")
+    p.add_argument("--gold-format", default="jsonl", choices=FORMATS, help="read --gold through an importer")
+    p.add_argument("--target-agreement", type=float, required=True, help="agreement to guarantee, e.g. 0.9")
+    p.add_argument("--risk", type=float, default=0.1,
+                   help="allowed probability that the guarantee fails (default 0.1)")
+    p.add_argument("--out", required=True, help="cascade JSON to write (the plot goes beside it as .png)")
+    p.add_argument("--no-plot", action="store_true", help="write no plot")
+    p.set_defaults(func=cmd_calibrate)
