@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from .backends.base import Backend, Generation, GenerationParams, Request
+from .backends.base import Backend, BackendError, Generation, GenerationParams, Request
 from .errors import ConfigError
 from .records import Item, Verdict
 from .templates import Template
@@ -78,16 +78,26 @@ def iter_verdicts(items: Sequence[Item], template: Template, backend: Backend, *
                   progress=None) -> Iterator[list[Verdict]]:
     """Judge every (item, order) not in `done`, a batch at a time; yields each batch's verdicts so
     the caller can persist them before the next batch (resumable runs). `progress` is a tqdm-like
-    object updated by the number of judged calls."""
+    object updated by the number of judged calls. When the backend stops (BackendError), the
+    verdicts of the batch's requests that did come back are yielded first, then the error raised."""
     params = params or params_for(template, mode)
     pending = [(item, order) for item in items for order in orders_for(swap, template.mode)
                if not done or (item.id, order) not in done]
+
+    def judged(pairs) -> list[Verdict]:
+        return [verdict_from(template, item.id, order, gen, mode=mode, judge=backend.name) for (item, order), gen in pairs]
+
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
         requests = [request_for(template, item, order, params, adapter) for item, order in batch]
-        generations = backend.generate(requests)
-        yield [verdict_from(template, item.id, order, gen, mode=mode, judge=backend.name)
-               for (item, order), gen in zip(batch, generations)]
+        try:
+            generations = backend.generate(requests)
+        except BackendError as e:
+            answered = [(key, gen) for key, gen in zip(batch, e.partial) if gen is not None]
+            if answered:
+                yield judged(answered)
+            raise
+        yield judged(zip(batch, generations))
         if progress is not None:
             progress.update(len(batch))
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from ..errors import JudgeforgeError
 from ..templates import Prompt
 
 
@@ -43,12 +44,23 @@ class Generation:
     error: str | None = None  # a per-request failure (e.g. too long for the context); text is then ""
 
 
+class BackendError(JudgeforgeError):
+    """The backend cannot go on (its endpoint is down, refuses the key, or retries ran out): the run
+    stops with exit 1. Never a verdict. `partial` holds the generations of the failed batch that did
+    come back (None where not), so the caller keeps what was really judged."""
+
+    def __init__(self, message: str, partial: list[Generation | None] | None = None):
+        super().__init__(message)
+        self.partial = partial or []
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str  # the judge's name as recorded in verdicts (model path or served name)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        """One Generation per request, in order."""
+        """One Generation per request, in order; a failure of one request only (a prompt too long for
+        the context) is `Generation(error=...)`; a failure that stops the run raises BackendError."""
         ...
 
 

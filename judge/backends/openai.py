@@ -2,7 +2,11 @@
 Ollama. The template is applied client side (the rendered chat messages are sent as they are), so
 a remote judge sees exactly the prompt an offline one does.
 
-Requests run concurrently (asyncio + `openai.AsyncOpenAI`, at most `concurrency` in flight).
+Requests run concurrently (asyncio + `openai.AsyncOpenAI`, at most `concurrency` in flight), with
+the teacher's retry policy (`judge.retry`: retries by cause, Retry-After, backoff with jitter; 401,
+403 and 404 stop at once). A request the endpoint refuses as longer than its context is that
+request's failure (`Generation(error=...)`, recorded on its verdict); any other failure that retries
+cannot fix stops the run with BackendError: a judge that did not answer is never a verdict.
 `GenerationParams` map onto the request: `regex` becomes vLLM's `structured_outputs` (the older
 `guided_*` fields are silently ignored by current vLLM), `logprobs` becomes `logprobs` +
 `top_logprobs`, and `Request.adapter` selects the served model (a LoRA adapter's name on vLLM).
@@ -14,32 +18,34 @@ import asyncio
 import os
 from collections.abc import Sequence
 
-from .base import Generation, Request
+from ..retry import BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
+from .base import BackendError, Generation, Request
 
 
 class OpenAIBackend:
     """`generate` (sync, for `judgeforge score`) opens its own client per call, because each call
-    runs its own event loop; long-lived async callers (the judge server) pass `client` and use
-    `acomplete`, which raises the openai errors instead of recording them."""
+    runs its own event loop, and retries under `retry`; long-lived async callers (the judge server)
+    pass `client` and use `acomplete`, which raises the openai errors for the caller to map."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
-                 concurrency: int = 16, timeout: float = 600.0, max_retries: int = 2, name: str | None = None,
-                 client=None):
+                 concurrency: int = 16, timeout: float = 600.0, retry: RetryPolicy = RetryPolicy(),
+                 name: str | None = None, client=None):
         self.model = model
         self.name = name or model
-        self.base_url = base_url
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         # A local vLLM needs no key, but the openai client refuses to start without one.
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.concurrency = concurrency
         self.timeout = timeout
-        self.max_retries = max_retries
         self.client = client
+        endpoint = Endpoint("the judge", self.base_url, model, "--model", "--base-url",
+                            "verdicts received so far are kept, rerun to judge the rest")
+        self.retrier = Retrier(endpoint, retry, timeout=timeout, error=BackendError)
 
     def _new_client(self):
         import openai
 
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout,
-                                  max_retries=self.max_retries)
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0)
 
     def body(self, request: Request) -> dict:
         """The chat-completion arguments for one request (also what benchmarks send directly)."""
@@ -58,6 +64,8 @@ class OpenAIBackend:
 
     async def _complete(self, client, request: Request) -> Generation:
         response = await client.chat.completions.create(**self.body(request))
+        if not getattr(response, "choices", None):
+            raise BadReply(f"not a chat completion: {str(response)[:200]!r}")
         choice = response.choices[0]
         tokens = top = None
         content = choice.logprobs.content if choice.logprobs else None
@@ -76,22 +84,30 @@ class OpenAIBackend:
         return await self._complete(self.client, request)
 
     async def _gather(self, client, requests: Sequence[Request]) -> list[Generation]:
-        import openai
-
         slots = asyncio.Semaphore(self.concurrency)
+        results: list[Generation | None] = [None] * len(requests)
 
-        async def one(request: Request) -> Generation:
+        async def one(i: int, request: Request) -> None:
             async with slots:
                 try:
-                    return await self._complete(client, request)
-                except openai.OpenAIError as e:  # recorded on the verdict (parse_ok false), never a made-up score
-                    return Generation(text="", error=f"{type(e).__name__}: {e}")
+                    results[i] = await self.retrier.call(lambda: self._complete(client, request))
+                except PromptTooLong as e:  # this request's failure, recorded on its verdict (parse_ok false)
+                    results[i] = Generation(text="", error=str(e))
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
+        try:
+            await asyncio.gather(*tasks)
+        except BackendError as e:
+            for task in tasks:  # nothing more is sent; what already came back is handed to the caller
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise BackendError(str(e), partial=results) from None
+        return results
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        """One Generation per request, in order; a failed request becomes `Generation(error=...)`.
-        Not callable from inside a running event loop (use `acomplete` there)."""
+        """One Generation per request, in order; a prompt too long for the endpoint's context becomes
+        `Generation(error=...)`; BackendError (with the generations that came back) when the endpoint
+        fails for good. Not callable from inside a running event loop (use `acomplete` there)."""
 
         async def run() -> list[Generation]:
             async with self._new_client() as client:

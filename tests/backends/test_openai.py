@@ -1,5 +1,5 @@
 """The OpenAI-compatible backend against a mocked endpoint (httpx.MockTransport): request bodies,
-response mapping, bounded concurrency, per-request failures."""
+response mapping, bounded concurrency, retries by cause, per-request and run-stopping failures."""
 
 import asyncio
 import json
@@ -9,9 +9,11 @@ import openai
 import pytest
 
 from judge.backends import GenerationParams, Request
+from judge.backends.base import BackendError
 from judge.backends.openai import OpenAIBackend
 from judge.judging import judge_items, params_for
 from judge.records import PairItem
+from judge.retry import RetryPolicy
 from judge.templates import Prompt, get_template
 
 PROMPT = Prompt(messages=[{"role": "user", "content": "hello"}], text="hello")
@@ -46,8 +48,8 @@ class Endpoint:
             self.in_flight -= 1
 
 
-def backend_on(endpoint: Endpoint, monkeypatch, **kwargs) -> OpenAIBackend:
-    backend = OpenAIBackend("base-model", "http://judge/v1", "key", max_retries=0, **kwargs)
+def backend_on(endpoint: Endpoint, monkeypatch, retries: int = 0, **kwargs) -> OpenAIBackend:
+    backend = OpenAIBackend("base-model", "http://judge/v1", "key", retry=RetryPolicy(retries, backoff=0.01), **kwargs)
     monkeypatch.setattr(backend, "_new_client", lambda: openai.AsyncOpenAI(
         base_url="http://judge/v1", api_key="key", max_retries=0,
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(endpoint))))
@@ -86,18 +88,61 @@ def test_concurrency_is_bounded(monkeypatch):
     assert endpoint.peak == 3
 
 
-def test_a_failed_request_is_recorded_and_the_others_still_answer(monkeypatch):
+def test_a_prompt_too_long_is_recorded_and_the_others_still_answer(monkeypatch):
     def answer(body):
         if body["messages"][0]["content"] == "too long":
-            return httpx.Response(400, json={"error": {"message": "maximum context length is 8192", "type": "x",
-                                                       "code": 400}})
+            return httpx.Response(400, json={"error": {"message": "This model's maximum context length is 8192 tokens",
+                                                       "type": "x", "code": 400}})
         return httpx.Response(200, json=completion("9 2\nfine"))
 
     prompts = [PROMPT, Prompt(messages=[{"role": "user", "content": "too long"}], text=""), PROMPT]
-    generations = backend_on(Endpoint(answer), monkeypatch).generate([Request(p) for p in prompts])
+    generations = backend_on(Endpoint(answer), monkeypatch, retries=3).generate([Request(p) for p in prompts])
     assert [g.error is None for g in generations] == [True, False, True]
-    assert "BadRequestError" in generations[1].error and "8192" in generations[1].error
+    assert "too long" in generations[1].error and "8192" in generations[1].error
     assert generations[1].text == ""
+
+
+def test_transient_failures_are_retried_until_answered(monkeypatch):
+    failures = iter([httpx.Response(500, json={"error": {"message": "boom"}}),
+                     httpx.Response(429, headers={"retry-after": "0.01"}, json={"error": {"message": "slow down"}}),
+                     httpx.ConnectError("reset")])
+
+    def answer(body):
+        failure = next(failures, None)
+        if isinstance(failure, Exception):
+            raise failure
+        return failure or httpx.Response(200, json=completion("9 2\nfine"))
+
+    endpoint = Endpoint(answer)
+    backend = backend_on(endpoint, monkeypatch, retries=3, concurrency=1)
+    (generation,) = backend.generate([Request(PROMPT)])
+    assert generation.text == "9 2\nfine" and len(endpoint.bodies) == 4
+    assert backend.retrier.retries == {"server_error": 1, "rate_limit": 1, "connection": 1}
+
+
+@pytest.mark.parametrize("status,says", [(401, "OPENAI_API_KEY"), (403, "denied"), (404, "--model"),
+                                         (400, "rejected")])
+def test_failures_no_retry_can_fix_stop_at_once_and_are_never_verdicts(monkeypatch, status, says):
+    endpoint = Endpoint(lambda body: httpx.Response(status, json={"error": {"message": "no", "code": status}}))
+    backend = backend_on(endpoint, monkeypatch, retries=5, concurrency=1)
+    with pytest.raises(BackendError, match=says) as caught:
+        backend.generate([Request(PROMPT)] * 4)
+    assert len(endpoint.bodies) == 1  # nothing retried, nothing more sent
+    assert "http://judge/v1" in str(caught.value) and caught.value.partial == [None] * 4
+
+
+def test_an_endpoint_that_goes_down_stops_the_batch_and_hands_back_what_came_back(monkeypatch):
+    def answer(body):
+        if body["messages"][0]["content"].startswith("down"):
+            raise httpx.ConnectError("connection refused")
+        return httpx.Response(200, json=completion("9 2\nfine"))
+
+    prompts = [Prompt(messages=[{"role": "user", "content": c}], text="") for c in ("up", "down", "up")]
+    backend = backend_on(Endpoint(answer), monkeypatch, retries=2, concurrency=3)
+    with pytest.raises(BackendError, match="failed 3 times.*connection refused") as caught:
+        backend.generate([Request(p) for p in prompts])
+    assert [g is not None and g.text == "9 2\nfine" for g in caught.value.partial] == [True, False, True]
+    assert backend.retrier.retries == {"connection": 2}
 
 
 def test_score_style_judging_through_the_backend(monkeypatch):
