@@ -312,8 +312,16 @@ def _progress(plan: Plan, work: list[Call]):
 def distill(config: DistillConfig) -> dict:
     """Run (or resume) a distillation; returns the stats also written to OUT/stats.json. Raises
     BudgetExceeded after writing everything when --max-cost stopped it, TeacherError when the
-    teacher fails for good (what was answered is kept)."""
-    plan = make_plan(config)
+    teacher fails for good (what was answered is kept), ConfigError while another run writes OUT."""
+    from .runlock import RunLock
+
+    plan = make_plan(config)  # bad input is refused before OUT is made
+    with RunLock(Path(config.out) / ".lock", what=f"distill --out {config.out}"):  # one payer per folder
+        return _distill(plan)
+
+
+def _distill(plan: Plan) -> dict:
+    config = plan.config
     prices = PriceTable.load(config.prices)
     if config.max_cost is not None and prices.lookup(plan.model) is None:
         raise ConfigError(f"--max-cost needs a price for {plan.model!r}: {prices.describe(plan.model)}")
