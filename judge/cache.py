@@ -59,6 +59,15 @@ class ReplyCache:
                              (key, model, json.dumps(request, ensure_ascii=False),
                               json.dumps(reply, ensure_ascii=False), time.time()))
 
+    def put_many(self, rows: Iterable[tuple[str, str, dict, dict]]) -> None:
+        """(key, model, request, reply) rows in one transaction; a reply already cached is kept (a
+        batch's results never overwrite what a run has already built verdicts from)."""
+        now = time.time()
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?)",
+                                 [(key, model, json.dumps(request, ensure_ascii=False),
+                                   json.dumps(reply, ensure_ascii=False), now) for key, model, request, reply in rows])
+
     def get(self, key: str) -> dict | None:
         row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None

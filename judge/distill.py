@@ -11,6 +11,9 @@ costs nothing. A rerun sends only the requests whose reply is not cached; a kill
 requests in flight. `--max-cost` admits a request only while the money spent, plus the worst case
 of the requests in flight and of this one, stays within the budget.
 
+`--batch` sends the same requests through the OpenAI Batch API instead (judge.batch): half the
+price, the replies in the same cache, so the verdicts are the same.
+
 CritiqueLLM's reference-free rewrite (`reference_free_rewrite`, pointwise): after a reference-based
 critique, a second turn asks the teacher to rewrite it without the reference; the rewrite is the
 training target for the prompt without the reference (`meta.variant == "reference-free"`).
@@ -26,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .batch import RETRY_MODES, BatchLedger, BatchRunner, batch_client, input_lines, run_batches, split_lines
 from .cache import ReplyCache, request_key
 from .errors import BudgetExceeded, ConfigError, InputError, TemplateError
 from .jsonl import atomic_open, iter_json_rows, read_items, write_json, write_jsonl
@@ -59,12 +63,22 @@ class DistillConfig:
     verdict_only: bool = False  # ask for the verdict alone, constrained to the template's verdict regex
     prices: str | None = None  # price table (default configs/prices.yaml)
     progress: bool = True
+    batch: bool = False  # send through the Batch API (judge.batch) instead of live requests
+    batch_retry: str = "live"  # rows of a batch's error file: sent "live", or in one follow-up "batch"
+    batch_cancel: bool = False  # cancel this run's open batches, keep what they completed, submit nothing
+    batch_max_requests: int = 50_000  # per input file (OpenAI's limit)
+    batch_max_bytes: int = 200_000_000  # per input file (OpenAI's limit: 200 MB)
+    batch_poll: float = 30.0  # seconds between status checks of open batches
 
     def __post_init__(self):
         if self.samples < 1:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}")
         if self.max_cost is not None and self.max_cost < 0:
             raise ConfigError(f"--max-cost must be 0 or more, got {self.max_cost}")
+        if self.batch_retry not in RETRY_MODES:
+            raise ConfigError(f"--batch-retry must be one of {', '.join(RETRY_MODES)}, got {self.batch_retry!r}")
+        if self.batch_max_requests < 1 or self.batch_max_bytes < 1 or self.batch_poll <= 0:
+            raise ConfigError("--batch-max-requests, --batch-max-bytes and --batch-poll must be positive")
 
 
 @dataclass(frozen=True)
@@ -168,7 +182,7 @@ def _reply_cost(prices: PriceTable, model: str, call: Call, reply: dict) -> floa
     """USD of one reply from the API's usage, or from the chars/4 estimate when the server sent none."""
     usage = reply.get("usage") or {"prompt_tokens": estimate_tokens(call.prompt_text),
                                    "completion_tokens": estimate_tokens(reply["text"])}
-    return prices.cost(model, usage)
+    return prices.cost(model, usage, batch="batch" in reply)
 
 
 @dataclass
@@ -329,12 +343,23 @@ def _distill(plan: Plan) -> dict:
     _keep_items(config.input, out / "items.jsonl")
     started = time.monotonic()
     cache = ReplyCache(out / "cache.sqlite")
+    ledger = BatchLedger(out / "cache.sqlite")
     answered = _answered(plan, cache)
-    spent = sum(_reply_cost(prices, plan.model, c, r) or 0.0 for c, r in _paid(answered))
     work = _pending(plan, answered)
-    run = _Run(plan, cache, prices, _Budget(config.max_cost, spent), None, hits=len(answered))
+    run = _Run(plan, cache, prices, _Budget(config.max_cost, _spent(prices, plan, answered)), None,
+               hits=len(answered))
+    batch = None
     stopped = None
     try:
+        if config.batch or config.batch_cancel:
+            batch = BatchRunner(plan, cache, ledger, batch_client(config.teacher), prices, run.budget,
+                                pending=lambda: _pending(plan, _answered(plan, cache)),
+                                spent=lambda: _spent(prices, plan, _answered(plan, cache)))
+            work = asyncio.run(run_batches(batch, cancel=config.batch_cancel))  # what is left to send live
+            run.budget_stop = batch.budget_stop
+        elif work and ledger.open_files():
+            raise ConfigError(f"{len(ledger.open_files())} batch(es) submitted by an earlier --batch run in {out} "
+                              f"are still open: rerun with --batch to collect them, or --batch-cancel")
         if work:  # a fully cached rerun needs no client, no event loop, no progress bar
             run.teacher = Teacher(config.teacher)
             run.progress = _progress(plan, work)
@@ -350,9 +375,10 @@ def _distill(plan: Plan) -> dict:
     finally:
         if run.progress is not None:
             run.progress.close()
-        fresh = None if run.teacher else answered  # nothing was sent: the cache has not changed
-        stats = _finish(plan, cache, prices, run, stopped, time.monotonic() - started, fresh)
+        fresh = None if run.teacher or batch else answered  # nothing was sent: the cache has not changed
+        stats = _finish(plan, cache, prices, run, stopped, time.monotonic() - started, fresh, batch, ledger)
         cache.close()
+        ledger.close()
     if run.budget_stop:
         raise BudgetExceeded(f"stopped before exceeding --max-cost ${config.max_cost:g}: ${stats['cost_usd']:.4f} "
                              f"spent, {stats['calls']['missing']} calls left; rerun with a larger --max-cost to "
@@ -360,8 +386,13 @@ def _distill(plan: Plan) -> dict:
     return stats
 
 
+def _spent(prices: PriceTable, plan: Plan, answered: list[tuple[Call, dict]]) -> float:
+    """USD paid for the answered requests (what a budget starts from)."""
+    return sum(_reply_cost(prices, plan.model, c, r) or 0.0 for c, r in _paid(answered))
+
+
 def _finish(plan: Plan, cache: ReplyCache, prices: PriceTable, run: _Run, stopped: str | None, wall: float,
-            answered: list[tuple[Call, dict]] | None) -> dict:
+            answered: list[tuple[Call, dict]] | None, batch: BatchRunner | None, ledger: BatchLedger) -> dict:
     """Rebuild verdicts.jsonl from the cache, write stats.json and manifest.json."""
     config, out = plan.config, Path(plan.config.out)
     answered = _answered(plan, cache) if answered is None else answered
@@ -378,7 +409,8 @@ def _finish(plan: Plan, cache: ReplyCache, prices: PriceTable, run: _Run, stoppe
     stats = {
         "teacher": {"model": plan.model, "base_url": config.teacher.resolved_base_url or "https://api.openai.com/v1"},
         "template": plan.template.key, "mode": plan.template.mode, "items": len(plan.items),
-        "calls": {"planned": expected, "answered": len(answered), "missing": expected - len(answered)},
+        "calls": {"planned": expected, "answered": len(answered), "missing": expected - len(answered),
+                  "by_batch": sum("batch" in r for _, r in _paid(answered))},
         "verdicts": len(verdicts), "parse_failures": sum(not v.parse_ok for v in verdicts),
         "tokens": {plan.model: dict(tokens)},
         "cost_usd": None if None in costs else round(sum(costs), 6), "price": prices.describe(plan.model),
@@ -387,7 +419,9 @@ def _finish(plan: Plan, cache: ReplyCache, prices: PriceTable, run: _Run, stoppe
             "retries": {cause: run.teacher.retries[cause] if run.teacher else 0 for cause in CAUSES},
             "cost_usd": round(run.cost_this_run, 6),
             "wall_seconds": round(wall, 3), "calling_seconds": round(run.calling_seconds, 3), "stopped": stopped,
+            "batch": batch.report.to_json() if batch else None,
         },
+        "batches": ledger.summary(),
     }
     if config.reference_free_rewrite:
         stats["rewrites"] = {"due": rewrites_due, "answered": sum(c.variant is not None for c, _ in answered)}
@@ -396,7 +430,8 @@ def _finish(plan: Plan, cache: ReplyCache, prices: PriceTable, run: _Run, stoppe
     write_manifest(out, "distill", config={**dataclasses.asdict(config), "teacher": dataclasses.asdict(teacher)},
                    inputs={"items": config.input},
                    counts={"items": len(plan.items), "verdicts": len(verdicts), "missing": stats["calls"]["missing"],
-                           "parse_failures": stats["parse_failures"]},
+                           "parse_failures": stats["parse_failures"], "by_batch": stats["calls"]["by_batch"]},
+                   batches=[b["batch_id"] for b in stats["batches"]],
                    teacher=stats["teacher"], usage=stats["tokens"], cost_usd=stats["cost_usd"])
     return stats
 
@@ -420,6 +455,7 @@ def estimate(config: DistillConfig) -> dict:
     input_tokens = sum(estimate_tokens(c.prompt_text) for c in work) + sum(
         estimate_tokens(c.prompt_text + REWRITE_INSTRUCTION) + typical for c in future_rewrites)
     price = prices.lookup(plan.model)
+    files = split_lines(input_lines(plan, work), config.batch_max_requests, config.batch_max_bytes) if work else []
     return {
         "model": plan.model, "template": plan.template.key, "items": len(plan.items),
         "orders": len(orders_for(config.swap, plan.template.mode)), "samples": config.samples,
@@ -431,5 +467,8 @@ def estimate(config: DistillConfig) -> dict:
         "output_tokens_max": n_calls * config.teacher.max_tokens, "typical_reply_tokens": typical,
         "cost_usd": price.cost(input_tokens, n_calls * typical) if price else None,
         "cost_usd_max": price.cost(input_tokens, n_calls * config.teacher.max_tokens) if price else None,
+        "batch_cost_usd": price.cost(input_tokens, n_calls * typical, batch=True) if price else None,
+        "batch_cost_usd_max": price.cost(input_tokens, n_calls * config.teacher.max_tokens, batch=True) if price else None,
+        "batch_files": len(files), "batch": config.batch,
         "price": prices.describe(plan.model), "token_estimate": "characters / 4",
     }

@@ -1,5 +1,6 @@
 """Turning token counts into money with a user-editable price table (configs/prices.yaml, USD per
-1M input/output tokens). A model without a price has an unknown cost, reported as such, never guessed."""
+1M input/output tokens, and the Batch API's prices: half of those unless an entry says otherwise).
+A model without a price has an unknown cost, reported as such, never guessed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from .errors import ConfigError
 
 DEFAULT_PRICES = Path(__file__).resolve().parents[1] / "configs" / "prices.yaml"
 CHARS_PER_TOKEN = 4  # the tokenizer-free estimate used where no API usage exists yet (dry runs, budgets)
+BATCH_DISCOUNT = 0.5  # OpenAI's Batch API bills half the standard price; an entry's batch_input/batch_output override it
+_FIELDS = {"input", "output", "batch_input", "batch_output"}
 
 
 def estimate_tokens(text: str) -> int:
@@ -27,12 +30,22 @@ class Price:
     entry: str  # the table entry that matched the model name
     input: float  # USD per 1M prompt tokens
     output: float  # USD per 1M completion tokens
+    batch_input: float | None = None  # the same through the Batch API (None: input x BATCH_DISCOUNT)
+    batch_output: float | None = None
 
-    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+    def cost(self, prompt_tokens: float, completion_tokens: float, *, batch: bool = False) -> float:
+        rates = self.batch_rates if batch else (self.input, self.output)
+        return (prompt_tokens * rates[0] + completion_tokens * rates[1]) / 1e6
+
+    @property
+    def batch_rates(self) -> tuple[float, float]:
+        return (self.input * BATCH_DISCOUNT if self.batch_input is None else self.batch_input,
+                self.output * BATCH_DISCOUNT if self.batch_output is None else self.batch_output)
 
     def __str__(self) -> str:
-        return f"${self.input:g} / ${self.output:g} per 1M input/output tokens ({self.entry})"
+        batch_in, batch_out = self.batch_rates
+        return (f"${self.input:g} / ${self.output:g} per 1M input/output tokens, batch ${batch_in:g} / "
+                f"${batch_out:g} ({self.entry})")
 
 
 class PriceTable:
@@ -57,12 +70,13 @@ class PriceTable:
             raise ConfigError(f"{file}: expected a mapping of model name -> {{input: USD, output: USD}}")
         prices = {}
         for name, entry in data.items():
-            ok = isinstance(entry, dict) and set(entry) == {"input", "output"} and all(
+            ok = isinstance(entry, dict) and {"input", "output"} <= set(entry) <= _FIELDS and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in entry.values())
             if not ok:
-                raise ConfigError(f"{file}: entry {name!r} must be {{input: USD per 1M, output: USD per 1M}}, "
-                                  f"two non-negative numbers, got {entry!r}")
-            prices[str(name)] = Price(str(name), float(entry["input"]), float(entry["output"]))
+                raise ConfigError(f"{file}: entry {name!r} must be {{input: USD per 1M, output: USD per 1M}} "
+                                  f"(optionally batch_input, batch_output), non-negative numbers, got {entry!r}")
+            prices[str(name)] = Price(str(name), *(None if entry.get(k) is None else float(entry[k])
+                                                   for k in ("input", "output", "batch_input", "batch_output")))
         return cls(prices, str(file))
 
     def lookup(self, model: str) -> Price | None:
@@ -79,12 +93,13 @@ class PriceTable:
         matches = [name for name in self.prices if model.startswith(name) and model[len(name)] in "-:"]
         return self.prices[max(matches, key=len)] if matches else None
 
-    def cost(self, model: str, usage: dict | None) -> float | None:
-        """USD for one reply's `usage`; None when the model has no price or the server sent no usage."""
+    def cost(self, model: str, usage: dict | None, *, batch: bool = False) -> float | None:
+        """USD for one reply's `usage` (at the Batch API's price when `batch`); None when the model has
+        no price or the server sent no usage."""
         price = self.lookup(model)
         if price is None or not usage:
             return None
-        return price.cost(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+        return price.cost(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, batch=batch)
 
     def describe(self, model: str) -> str:
         price = self.lookup(model)

@@ -13,7 +13,9 @@ def _config(args):
     return DistillConfig(input=args.input, template=args.template, teacher=teacher, out=args.out, mode=args.mode,
                          swap=args.swap, samples=args.samples, max_cost=args.max_cost,
                          reference_free_rewrite=args.reference_free_rewrite, verdict_only=args.verdict_only,
-                         prices=args.prices,
+                         prices=args.prices, batch=args.batch, batch_retry=args.batch_retry,
+                         batch_cancel=args.batch_cancel, batch_max_requests=args.batch_max_requests,
+                         batch_max_bytes=args.batch_max_bytes, batch_poll=args.batch_poll,
                          progress=not args.no_progress)
 
 
@@ -27,7 +29,11 @@ def print_estimate(plan: dict) -> None:
     print(f"estimated input tokens:  {plan['input_tokens']:,} ({plan['token_estimate']})")
     print(f"estimated output tokens: {plan['output_tokens_typical']:,} if replies average "
           f"{plan['typical_reply_tokens']} tokens, at most {plan['output_tokens_max']:,}")
-    print(f"estimated cost: {cost}")
+    print(f"estimated cost: {cost}{' (live)' if plan['cost_usd'] is not None else ''}")
+    if plan["batch_cost_usd"] is not None:
+        files = f"{plan['batch_files']} input file(s), " if plan["batch_files"] else ""
+        print(f"estimated batch cost: ${plan['batch_cost_usd']:.4f}, at most ${plan['batch_cost_usd_max']:.4f} "
+              f"(--batch: {files}results within 24 h){'' if plan['batch'] else '; this run would send live'}")
     print(f"price: {plan['price']}")
 
 
@@ -38,7 +44,15 @@ def print_stats(stats: dict, out: str) -> None:
     print(f"{stats['verdicts']} verdicts ({stats['parse_failures']} unparsed) in {out}/verdicts.jsonl; "
           f"this run: {run['sent']} calls sent, {run['cache_hits']} cached, retries: {retries}, "
           f"{run['wall_seconds']:.1f} s")
-    print(f"teacher cost so far: {cost} (price: {stats['price']})")
+    batch = run.get("batch")
+    if batch:
+        errors = ", ".join(f"{k} {v}" for k, v in batch["error_rows"].items()) or "none"
+        print(f"batch: {batch['submitted']} requests submitted in {batch['batches_created']} new batch(es), "
+              f"{batch['reattached']} re-attached, {batch['cancelled']} cancelled; {batch['answered']} answered; "
+              f"error rows: {errors}; retried live {batch['retried_live']}, in a follow-up batch "
+              f"{batch['retried_batch']}; unresolved {batch['unresolved']}")
+    by_batch = f", {stats['calls']['by_batch']} of the replies by batch" if stats["calls"]["by_batch"] else ""
+    print(f"teacher cost so far: {cost} (price: {stats['price']}){by_batch}")
 
 
 def cmd_distill(args) -> int:
@@ -84,6 +98,19 @@ def register(verbs) -> None:
     p.add_argument("--max-tokens", type=int, default=1024, help="reply length limit (default 1024)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request attempt (default 120)")
     p.add_argument("--max-retries", type=int, default=6, help="retries per request on 429/5xx/timeouts (default 6)")
+    p.add_argument("--batch", action="store_true",
+                   help="send the uncached requests through the OpenAI Batch API (half price, within 24 h): "
+                        "uploaded, submitted, polled, stored in the same cache; a rerun re-attaches")
+    p.add_argument("--batch-retry", choices=["live", "batch"], default="live",
+                   help="rows in a batch's error file (expired rows included): retried live, or in one "
+                        "follow-up batch (default live)")
+    p.add_argument("--batch-cancel", action="store_true",
+                   help="cancel the open batches of this --out, keep what they completed, submit nothing")
+    p.add_argument("--batch-max-requests", type=int, default=50_000,
+                   help="requests per batch input file (default 50000, OpenAI's limit)")
+    p.add_argument("--batch-max-bytes", type=int, default=200_000_000,
+                   help="bytes per batch input file (default 200000000, OpenAI's 200 MB limit)")
+    p.add_argument("--batch-poll", type=float, default=30.0, help="seconds between batch status checks (default 30)")
     p.add_argument("--prices", help="price table YAML (default configs/prices.yaml)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_distill)

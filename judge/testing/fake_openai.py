@@ -1,5 +1,6 @@
-"""A fault-injecting fake of an OpenAI-compatible server (`/v1/chat/completions`, `/v1/models`) on
-127.0.0.1, for tests and benchmarks of anything that talks to a teacher or an upstream judge.
+"""A fault-injecting fake of an OpenAI-compatible server (`/v1/chat/completions`, `/v1/models`, and
+the Batch API's `/v1/files` and `/v1/batches`) on 127.0.0.1, for tests and benchmarks of anything
+that talks to a teacher or an upstream judge.
 
 It answers after a fixed latency, and injects 429s (with Retry-After), 500s, long stalls and 401s
 at configurable rates. Replies come from a function of the request body, so a test knows what the
@@ -12,6 +13,13 @@ the client, used by benchmarks; a test can then SIGKILL its client and keep the 
         client = openai.OpenAI(base_url=fake.base_url, api_key="x")
         ...
         fake.stats()["ok"]
+
+A batch (files.create(purpose="batch") then batches.create) answers each input line with the same
+reply function, finishing its rows evenly over `batch_delay` seconds (request_counts grow while it
+is in_progress); `batch_error_rate` of the rows go to the error file as 500s; with
+`batch_expire_fraction` the batch expires at `batch_delay` after completing that share, the rest
+written to the error file as `batch_expired`; a cancelled batch keeps the rows finished before the
+cancel. A file over `batch_max_requests` lines, or with a repeated custom_id, fails validation.
 
 Run on its own: `python -m judge.testing.fake_openai --config '{"latency": 0.2}'` prints its URL.
 """
@@ -56,6 +64,10 @@ class FakeConfig:
     # "module:function" (works in a subprocess too) or, in-thread only, a callable: request body -> reply text
     reply: str | Callable[[dict], str] = "judge.testing.fake_openai:hashed_scores_reply"
     seed: int = 0
+    batch_delay: float = 0.0  # seconds from batches.create until the batch is done
+    batch_error_rate: float = 0.0  # share of batch rows answered 500 (in the error file)
+    batch_expire_fraction: float | None = None  # set: batches expire after completing this share of rows
+    batch_max_requests: int = 50_000  # more lines in one input file fail validation, as at OpenAI
 
 
 def hashed_scores_reply(body: dict) -> str:
@@ -82,6 +94,20 @@ def _error(status: int, message: str, kind: str, headers: dict | None = None):
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _prompt_hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps([body.get("messages"), body.get("seed")], sort_keys=True).encode()).hexdigest()
+
+
+def _completion(body: dict, text: str) -> dict:
+    """The chat.completion object for `text`, with a tokenizer-free usage."""
+    prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
+             "total_tokens": prompt_tokens + _tokens(text)}
+    return {"id": f"chatcmpl-fake-{_prompt_hash(body)[:12]}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"), "usage": usage,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+
 class _State:
     """Counters shared by the handlers and `/_stats`; the lock makes them safe to read from any thread."""
 
@@ -91,6 +117,8 @@ class _State:
         self.served: Counter = Counter()  # prompt hash -> successful replies (repeats show re-sent requests)
         self.in_flight = 0
         self.rng = random.Random(seed)
+        self.files: dict[str, dict] = {}  # file id -> {"purpose", "filename", "content": bytes, "created_at"}
+        self.batches: dict[str, dict] = {}  # batch id -> the Batch object plus "_rows" (private, not served)
 
     def draw(self) -> tuple[float, float]:
         with self.lock:
@@ -113,7 +141,8 @@ class _State:
     def snapshot(self) -> dict:
         with self.lock:
             keys = ("requests", "ok", "rate_limited", "server_errors", "stalls", "unauthorized", "not_found",
-                    "max_in_flight", "prompt_tokens", "completion_tokens")
+                    "max_in_flight", "prompt_tokens", "completion_tokens", "files_uploaded", "batches_created",
+                    "batches_cancelled", "batch_ok", "batch_errors")
             out = {k: self.counts[k] for k in keys}
             out.update(in_flight=self.in_flight, distinct_ok=len(self.served),
                        repeated_ok=sum(self.served.values()) - len(self.served))
@@ -165,25 +194,200 @@ def create_app(config: FakeConfig, state: _State) -> FastAPI:
                 delay += config.stall_seconds
             if delay:
                 await asyncio.sleep(delay)
-            text = reply(body)
-            prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
-                     "total_tokens": prompt_tokens + _tokens(text)}
-            key = hashlib.sha256(json.dumps([body.get("messages"), body.get("seed")], sort_keys=True).encode()).hexdigest()
+            completion = _completion(body, reply(body))
+            usage = completion["usage"]
             with state.lock:
                 state.counts.update(ok=1, prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"])
-                state.served[key] += 1
-            return {"id": f"chatcmpl-fake-{key[:12]}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model"), "usage": usage,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+                state.served[_prompt_hash(body)] += 1
+            return completion
         finally:
             state.leave()
+
+    _batch_routes(app, config, state, reply, _refused)
 
     @app.get("/_stats")
     async def stats():
         return state.snapshot()
 
     return app
+
+
+_BATCH_TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+def _batch_routes(app: FastAPI, config: FakeConfig, state: _State, reply: Callable[[dict], str], refused) -> None:
+    """/v1/files and /v1/batches: a batch's rows are decided at create time (reply or 500, and when
+    each finishes); its output and error files are written when it reaches a final state."""
+    from fastapi.responses import Response
+
+    def new_file(content: bytes, purpose: str, filename: str) -> dict:
+        with state.lock:
+            file_id = f"file-fake-{len(state.files) + 1}"
+            state.files[file_id] = {"purpose": purpose, "filename": filename, "content": content,
+                                    "created_at": int(time.time())}
+        return file_object(file_id)
+
+    def file_object(file_id: str) -> dict:
+        f = state.files[file_id]
+        return {"id": file_id, "object": "file", "bytes": len(f["content"]), "created_at": f["created_at"],
+                "filename": f["filename"], "purpose": f["purpose"], "status": "processed"}
+
+    def rows_of(content: bytes) -> tuple[list[dict], str | None]:
+        """The input lines, or why the file fails validation."""
+        try:
+            lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return [], f"the input file is not valid JSONL ({e})"
+        if len(lines) > config.batch_max_requests:
+            return [], f"the input file has {len(lines)} requests, more than the limit of {config.batch_max_requests}"
+        ids = [line.get("custom_id") for line in lines]
+        if len(set(ids)) != len(ids) or None in ids:
+            return [], "every line needs a custom_id, unique within the file"
+        if any(line.get("method") != "POST" or line.get("url") != "/v1/chat/completions"
+               or not isinstance(line.get("body"), dict) for line in lines):
+            return [], "every line must POST a body to /v1/chat/completions"
+        return lines, None
+
+    def finished_by(batch: dict, now: float) -> list[dict]:
+        return [row for row in batch["_rows"] if row["done_at"] <= now]
+
+    def settle(batch: dict) -> dict:
+        """Advance a batch to where the clock says it is; write its files once it is final."""
+        now = time.time()
+        if batch["status"] == "in_progress" and now >= batch["_due"]:
+            expiring = config.batch_expire_fraction is not None
+            batch["status"] = "expired" if expiring else "completed"
+            batch["expired_at" if expiring else "completed_at"] = int(now)
+            finish(batch, now, "batch_expired" if expiring else None)
+        done = finished_by(batch, now) if batch["status"] == "in_progress" else [r for r in batch["_rows"] if r["kept"]]
+        batch["request_counts"] = {"total": len(batch["_rows"]), "completed": sum(r["ok"] for r in done),
+                                   "failed": sum(not r["ok"] for r in done)}
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def finish(batch: dict, now: float, unfinished_code: str | None) -> None:
+        output, errors = [], []
+        for row in batch["_rows"]:
+            row["kept"] = row["done_at"] <= now or unfinished_code is None
+            line = {"id": f"batch_req_{row['custom_id'][:16]}", "custom_id": row["custom_id"]}
+            if not row["kept"]:
+                errors.append({**line, "response": None, "error": {
+                    "code": unfinished_code, "message": "This request could not be executed before the batch ended."}})
+            elif row["ok"]:
+                output.append({**line, "response": {"status_code": 200, "request_id": line["id"], "body": row["body"]},
+                               "error": None})
+            else:
+                errors.append({**line, "response": {"status_code": 500, "request_id": line["id"], "body": {"error": {
+                    "message": "The server had an error processing your request.", "type": "server_error"}}},
+                    "error": None})
+        with state.lock:
+            for row in batch["_rows"]:
+                if row["kept"] and row["ok"]:
+                    state.counts.update(batch_ok=1, prompt_tokens=row["body"]["usage"]["prompt_tokens"],
+                                        completion_tokens=row["body"]["usage"]["completion_tokens"])
+                    state.served[row["hash"]] += 1
+                elif row["kept"]:
+                    state.counts.update(batch_errors=1)
+
+        def jsonl(rows):
+            return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+        if output:
+            batch["output_file_id"] = new_file(jsonl(output), "batch_output", "batch_output.jsonl")["id"]
+        if errors:
+            batch["error_file_id"] = new_file(jsonl(errors), "batch_output", "batch_errors.jsonl")["id"]
+
+    @app.post("/v1/files")
+    async def upload(request: Request):
+        if refused(request, None):
+            return refused(request, None)
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _error(400, "a file is required", "invalid_request_error")
+        state.add(files_uploaded=1)
+        return new_file(await upload.read(), str(form.get("purpose")), upload.filename or "upload.jsonl")
+
+    @app.get("/v1/files/{file_id}")
+    async def get_file(file_id: str, request: Request):
+        if file_id not in state.files:
+            return _error(404, f"No such File object: {file_id}", "invalid_request_error")
+        return refused(request, None) or file_object(file_id)
+
+    @app.get("/v1/files/{file_id}/content")
+    async def file_content(file_id: str, request: Request):
+        if file_id not in state.files:
+            return _error(404, f"No such File object: {file_id}", "invalid_request_error")
+        return refused(request, None) or Response(state.files[file_id]["content"],
+                                                  media_type="application/octet-stream")
+
+    @app.post("/v1/batches")
+    async def create_batch(request: Request):
+        if refused(request, None):
+            return refused(request, None)
+        body = await request.json()
+        file_id = body.get("input_file_id")
+        if file_id not in state.files or state.files[file_id]["purpose"] != "batch":
+            return _error(400, f"input_file_id {file_id!r} is not a file uploaded with purpose 'batch'",
+                          "invalid_request_error")
+        if body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+            return _error(400, "this fake supports endpoint /v1/chat/completions with completion_window 24h",
+                          "invalid_request_error")
+        lines, invalid = rows_of(state.files[file_id]["content"])
+        now = time.time()
+        with state.lock:
+            batch_id = f"batch_fake_{len(state.batches) + 1}"
+            state.counts.update(batches_created=1)
+            draws = [(state.rng.random(), state.rng.random()) for _ in lines]
+        keep = len(lines) if config.batch_expire_fraction is None else int(len(lines) * config.batch_expire_fraction)
+        span = config.batch_delay * (1 if config.batch_expire_fraction is None else 2)  # unkept rows end after the expiry
+        rows = [{"custom_id": line["custom_id"], "hash": _prompt_hash(line["body"]),
+                 "ok": draws[i][0] >= config.batch_error_rate,
+                 "body": _completion(line["body"], reply(line["body"])),
+                 "done_at": now + (config.batch_delay * (i + 1) / max(keep, 1) if i < keep else span + 1)}
+                for i, line in enumerate(lines)]
+        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": file_id,
+                 "completion_window": "24h", "status": "in_progress", "created_at": int(now),
+                 "in_progress_at": int(now), "expires_at": int(now + 86400), "metadata": body.get("metadata"),
+                 "output_file_id": None, "error_file_id": None, "errors": None, "_rows": rows,
+                 "_due": now + config.batch_delay}
+        if invalid:
+            batch.update(status="failed", failed_at=int(now), _rows=[],
+                         errors={"object": "list", "data": [{"code": "invalid_request", "message": invalid}]})
+        with state.lock:
+            state.batches[batch_id] = batch
+        return settle(batch)
+
+    @app.get("/v1/batches/{batch_id}")
+    async def get_batch(batch_id: str, request: Request):
+        if batch_id not in state.batches:
+            return _error(404, f"No such Batch object: {batch_id}", "invalid_request_error")
+        return refused(request, None) or settle(state.batches[batch_id])
+
+    @app.post("/v1/batches/{batch_id}/cancel")
+    async def cancel_batch(batch_id: str, request: Request):
+        if batch_id not in state.batches:
+            return _error(404, f"No such Batch object: {batch_id}", "invalid_request_error")
+        if refused(request, None):
+            return refused(request, None)
+        batch = state.batches[batch_id]
+        settle(batch)
+        if batch["status"] not in _BATCH_TERMINAL:
+            now = time.time()
+            batch.update(status="cancelled", cancelling_at=int(now), cancelled_at=int(now))
+            state.add(batches_cancelled=1)
+            finish(batch, now, "batch_cancelled")
+        return settle(batch)
+
+    @app.get("/v1/batches")
+    async def list_batches(request: Request, after: str | None = None, limit: int = 20):
+        if refused(request, None):
+            return refused(request, None)
+        ids = sorted(state.batches, key=lambda b: int(b.rsplit("_", 1)[1]), reverse=True)  # newest first
+        if after in ids:
+            ids = ids[ids.index(after) + 1:]
+        page = [settle(state.batches[b]) for b in ids[:limit]]
+        return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None, "has_more": len(ids) > limit}
 
 
 def _listening_socket() -> socket.socket:

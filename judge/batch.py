@@ -1,0 +1,394 @@
+"""distill --batch: the requests a run would send live, through the OpenAI Batch API instead (half
+the price, answered within 24 h), into the same reply cache, so verdicts.jsonl, filter and a later
+live rerun cannot tell the difference.
+
+    pending calls -> JSONL input files, one line per request (custom_id = the request's cache key),
+                     split under the provider's limits (requests and bytes per file)
+                  -> files.create(purpose="batch") -> batches.create(completion_window="24h")
+                  -> batches.retrieve every --batch-poll seconds (a bar: states, done/failed, elapsed)
+                  -> files.content(output_file_id, error_file_id) -> replies into cache.sqlite
+
+The ledger (tables beside `replies` in the run's cache.sqlite) records each uploaded file and the
+keys it covers *before* its batch is created, and the batch id the moment it exists, so a killed run
+rerun with the same command re-attaches instead of paying twice (a file whose batch id was not yet
+recorded is looked up by its input_file_id in batches.list). Rows of a batch's error file, including
+the rows an expired batch did not reach, are recorded with their code and retried live
+(`--batch-retry live`) or in one follow-up batch per run (`--batch-retry batch`); what is still
+unanswered after that is counted in stats.json and left for a rerun, never dropped. A cancelled
+batch's unreached rows are not failures: a later `--batch` run submits them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError, TeacherError
+from .pricing import PriceTable, estimate_tokens
+
+if TYPE_CHECKING:
+    from .distill import Call, Plan
+
+ENDPOINT = "/v1/chat/completions"
+FINAL = ("completed", "failed", "expired", "cancelled")
+RETRY_MODES = ("live", "batch")
+CANCELLED = "batch_cancelled"  # the error code of rows a cancelled batch did not reach: not failures
+UPLOAD_TIMEOUT = 600.0  # seconds for one file upload or download (up to 200 MB)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch_files (
+    file_id TEXT PRIMARY KEY,
+    batch_id TEXT,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    status TEXT,
+    collected INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request TEXT NOT NULL,
+    PRIMARY KEY (file_id, key)
+);
+CREATE TABLE IF NOT EXISTS batch_errors (
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT,
+    PRIMARY KEY (file_id, key)
+);
+"""
+
+
+@dataclass(frozen=True)
+class OpenFile:
+    """An uploaded input file whose results are not collected yet."""
+
+    file_id: str
+    batch_id: str | None
+    requests: int
+    created: float
+
+
+class BatchLedger:
+    """The batches of a run folder, in its cache.sqlite: each input file with the keys (and request
+    bodies) it covers, its batch id and last status, whether its results are stored, its error rows."""
+
+    def __init__(self, path: str | Path):
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    def add_file(self, file_id: str, model: str, requests: dict[str, dict]) -> None:
+        with self._db:
+            self._db.execute("INSERT INTO batch_files (file_id, model, requests, created) VALUES (?, ?, ?, ?)",
+                             (file_id, model, len(requests), time.time()))
+            self._db.executemany("INSERT INTO batch_requests VALUES (?, ?, ?)",
+                                 [(file_id, k, json.dumps(r, ensure_ascii=False)) for k, r in requests.items()])
+
+    def set_batch(self, file_id: str, batch_id: str, status: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE batch_files SET batch_id = ?, status = ? WHERE file_id = ?",
+                             (batch_id, status, file_id))
+
+    def set_status(self, file_id: str, status: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE batch_files SET status = ? WHERE file_id = ?", (status, file_id))
+
+    def open_files(self) -> list[OpenFile]:
+        rows = self._db.execute("SELECT file_id, batch_id, requests, created FROM batch_files WHERE collected = 0 "
+                                "ORDER BY created")
+        return [OpenFile(*row) for row in rows]
+
+    def requests(self, file_id: str) -> dict[str, dict]:
+        rows = self._db.execute("SELECT key, request FROM batch_requests WHERE file_id = ?", (file_id,))
+        return {key: json.loads(request) for key, request in rows}
+
+    def collected(self, file_id: str, errors: list[tuple[str, str, str]]) -> None:
+        """Results stored: record the file's error rows (key, code, message) and close it."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO batch_errors VALUES (?, ?, ?, ?)",
+                                 [(file_id, *error) for error in errors])
+            self._db.execute("UPDATE batch_files SET collected = 1 WHERE file_id = ?", (file_id,))
+
+    def failed(self, keys: Iterable[str]) -> dict[str, str]:
+        """key -> error code, for the given keys that have an error row other than a cancellation."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self._db.execute(f"SELECT key, code FROM batch_errors WHERE code != ? AND key IN "
+                                    f"({','.join('?' * len(chunk))})", [CANCELLED, *chunk])
+            found.update(rows)
+        return found
+
+    def summary(self) -> list[dict]:
+        rows = self._db.execute(
+            "SELECT f.batch_id, f.file_id, f.status, f.requests, f.collected, COUNT(e.key) FROM batch_files f "
+            "LEFT JOIN batch_errors e ON e.file_id = f.file_id GROUP BY f.file_id ORDER BY f.created")
+        return [{"batch_id": b, "input_file_id": f, "status": s, "requests": n, "collected": bool(c), "error_rows": e}
+                for b, f, s, n, c, e in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def request_body(plan: Plan, call: Call) -> dict:
+    """The chat completion request a call makes, live or in a batch line."""
+    return {"model": plan.model, "messages": call.messages, **plan.config.teacher.sampling(call.sample)}
+
+
+def split_lines(lines: list[bytes], max_requests: int, max_bytes: int) -> list[list[int]]:
+    """Indices of `lines` grouped into input files of at most `max_requests` lines and `max_bytes`.
+
+    >>> split_lines([b"aa", b"bb", b"cc"], max_requests=2, max_bytes=100)
+    [[0, 1], [2]]
+    >>> split_lines([b"aa", b"bb", b"cc"], max_requests=10, max_bytes=5)
+    [[0, 1], [2]]
+    """
+    files: list[list[int]] = []
+    size = 0
+    for index, line in enumerate(lines):
+        if len(line) > max_bytes:
+            raise ConfigError(f"one batch request is {len(line):,} bytes, more than --batch-max-bytes {max_bytes:,}")
+        if not files or len(files[-1]) == max_requests or size + len(line) > max_bytes:
+            files.append([])
+            size = 0
+        files[-1].append(index)
+        size += len(line)
+    return files
+
+
+def input_lines(plan: Plan, calls: list[Call]) -> list[bytes]:
+    return [(json.dumps({"custom_id": c.key, "method": "POST", "url": ENDPOINT, "body": request_body(plan, c)},
+                        ensure_ascii=False) + "\n").encode() for c in calls]
+
+
+@dataclass
+class BatchReport:
+    """What the batch side of one run did, for stats.json."""
+
+    submitted: int = 0  # requests put into new batches
+    batches_created: int = 0
+    reattached: int = 0  # batches of an earlier run picked up again
+    cancelled: int = 0  # batches cancelled (--batch-cancel)
+    answered: int = 0  # replies stored from output files
+    error_rows: Counter = field(default_factory=Counter)  # by code: server errors, batch_expired, ...
+    retried_live: int = 0
+    retried_batch: int = 0  # error rows sent again in a follow-up batch
+    unresolved: int = 0  # requests still unanswered after their retry (rerun to try again)
+
+    def to_json(self) -> dict:
+        return {"submitted": self.submitted, "batches_created": self.batches_created, "reattached": self.reattached,
+                "cancelled": self.cancelled, "answered": self.answered, "error_rows": dict(self.error_rows),
+                "retried_live": self.retried_live, "retried_batch": self.retried_batch, "unresolved": self.unresolved}
+
+
+class BatchRunner:
+    """One run's batch phase. `run()` re-attaches to the ledger's open batches, then submits what is
+    pending round by round (rewrite turns become due once their first turns are answered) and returns
+    the calls to send live (error rows under `--batch-retry live`); `cancel()` cancels the open ones."""
+
+    def __init__(self, plan: Plan, cache, ledger: BatchLedger, client, prices: PriceTable, budget, *,
+                 pending: Callable[[], list[Call]], spent: Callable[[], float]):
+        config = plan.config
+        self.plan, self.cache, self.ledger, self.client = plan, cache, ledger, client
+        self.prices, self.budget, self.pending, self.spent = prices, budget, pending, spent
+        self.retry, self.poll, self.progress = config.batch_retry, config.batch_poll, config.progress
+        self.max_requests, self.max_bytes = config.batch_max_requests, config.batch_max_bytes
+        self.report = BatchReport()
+        self.budget_stop = False
+
+    async def run(self) -> list[Call]:
+        await self._wait(self.ledger.open_files(), reattach=True)
+        attempts: Counter = Counter()  # submissions per key in this run
+        while True:
+            work = self.pending()
+            failed = self.ledger.failed(c.key for c in work)
+            live = [c for c in work if c.key in failed and self.retry == "live"]
+            batch = [c for c in work if not (c.key in failed and self.retry == "live") and (
+                attempts[c.key] == 0 or (c.key in failed and attempts[c.key] == 1))]
+            admitted = self._admit(batch)
+            if not admitted:  # nothing left to batch: the rest goes live, or stays for a rerun
+                self.report.retried_live = len(live)
+                self.report.unresolved = len(work) - len(live) - len(batch)
+                return live
+            self.report.retried_batch += sum(c.key in failed for c in admitted)
+            attempts.update(c.key for c in admitted)
+            await self._wait(await self._submit(admitted))
+
+    async def cancel(self) -> None:
+        """Cancel every open batch, then store what they completed before the cancel."""
+        for f in self.ledger.open_files():
+            batch_id = f.batch_id or await self._find_batch(f)
+            if batch_id is None:  # uploaded, never submitted: nothing to cancel, its requests stay pending
+                self.ledger.collected(f.file_id, [(key, CANCELLED, "cancelled before its batch was created")
+                                                  for key in self.ledger.requests(f.file_id)])
+                continue
+            batch = await self.client.batches.cancel(batch_id)
+            self.ledger.set_batch(f.file_id, batch.id, batch.status)
+            self.report.cancelled += 1
+        await self._wait(self.ledger.open_files(), reattach=True)
+
+    def _admit(self, calls: list[Call]) -> list[Call]:
+        """--max-cost: the calls whose worst case (at the batch price) fits in the budget, in order."""
+        price = self.prices.lookup(self.plan.model)
+        self.budget_stop = False
+        if self.budget.limit is None or price is None:
+            return calls
+        self.budget.spent, self.budget.reserved = self.spent(), 0.0
+        admitted = []
+        for call in calls:
+            worst = price.cost(2 * estimate_tokens(call.prompt_text), self.plan.config.teacher.max_tokens, batch=True)
+            if not self.budget.admit(worst):
+                self.budget_stop = True
+                break
+            admitted.append(call)
+        return admitted
+
+    async def _submit(self, calls: list[Call]) -> list[OpenFile]:
+        """Upload the calls as input files under the limits, record each with its keys, create its batch."""
+        lines = input_lines(self.plan, calls)
+        groups = split_lines(lines, self.max_requests, self.max_bytes)  # raises before anything is uploaded
+        files = []
+        for group in groups:
+            content = b"".join(lines[i] for i in group)
+            uploaded = await self.client.files.create(file=("judgeforge-distill.jsonl", content), purpose="batch",
+                                                      timeout=UPLOAD_TIMEOUT)
+            requests = {calls[i].key: _cached_request(request_body(self.plan, calls[i])) for i in group}
+            self.ledger.add_file(uploaded.id, self.plan.model, requests)
+            files.append(OpenFile(uploaded.id, None, len(group), time.time()))
+            self.report.submitted += len(group)
+        return files
+
+    async def _create(self, file_id: str) -> str:
+        batch = await self.client.batches.create(input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h",
+                                                 metadata={"created_by": "judgeforge distill"})
+        self.ledger.set_batch(file_id, batch.id, batch.status)
+        self.report.batches_created += 1
+        return batch.id
+
+    async def _find_batch(self, f: OpenFile) -> str | None:
+        """The batch created from an input file whose batch id a killed run did not record."""
+        async for batch in self.client.batches.list(limit=100):  # newest first
+            if batch.input_file_id == f.file_id:
+                self.ledger.set_batch(f.file_id, batch.id, batch.status)
+                return batch.id
+            if batch.created_at < f.created - 3600:  # older than the file: it was never submitted
+                break
+        return None
+
+    async def _wait(self, files: list[OpenFile], reattach: bool = False) -> None:
+        """Poll until every file's batch is final, storing each one's results as it ends."""
+        from tqdm import tqdm
+
+        if not files:
+            return
+        batches: dict[str, OpenFile] = {}
+        for f in files:
+            batch_id = f.batch_id or (await self._find_batch(f) if reattach else None) or await self._create(f.file_id)
+            batches[batch_id] = f
+        self.report.reattached += len(batches) if reattach else 0
+        counts = {batch_id: (0, 0) for batch_id in batches}
+        states: dict[str, str] = {}
+        bar = tqdm(total=sum(f.requests for f in files), unit="req", desc="batch", dynamic_ncols=True,
+                   disable=not self.progress)
+        try:
+            while True:
+                for batch_id in [b for b in batches if states.get(b) not in FINAL]:
+                    batch = await self.client.batches.retrieve(batch_id)
+                    states[batch_id] = batch.status
+                    self.ledger.set_status(batches[batch_id].file_id, batch.status)
+                    rc = batch.request_counts
+                    counts[batch_id] = (rc.completed, rc.failed) if rc else counts[batch_id]
+                    if batch.status in FINAL:
+                        await self._collect(batches[batch_id], batch)
+                done, failed = (sum(c[i] for c in counts.values()) for i in (0, 1))
+                bar.n = min(done + failed, bar.total)
+                summary = ", ".join(f"{state} {n}" for state, n in sorted(Counter(states.values()).items()))
+                bar.set_postfix_str(f"{summary}; done {done} failed {failed}", refresh=False)
+                bar.refresh()
+                if all(state in FINAL for state in states.values()):
+                    return
+                await asyncio.sleep(self.poll)
+        finally:
+            bar.close()
+
+    async def _collect(self, f: OpenFile, batch) -> None:
+        """Store a final batch's replies in the cache and its error rows in the ledger. Every key the
+        file covers ends up answered or with an error row: none is left unaccounted for."""
+        from .teacher import _reply
+
+        requests = self.ledger.requests(f.file_id)
+        replies: dict[str, dict] = {}
+        errors: dict[str, tuple[str, str]] = {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            content = await self.client.files.content(file_id, timeout=UPLOAD_TIMEOUT)
+            for line in content.text.splitlines():
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                key = row.get("custom_id")
+                if key not in requests:
+                    continue  # not a request of this file (a provider bug): nothing of ours to store
+                response = row.get("response") or {}
+                body = response.get("body")
+                if response.get("status_code") == 200 and isinstance(body, dict) and "choices" in body:
+                    replies[key] = {**_reply(body).to_json(), "batch": batch.id}
+                else:
+                    error = row.get("error") or (body or {}).get("error") or {}
+                    code = str(error.get("code") or f"http_{response.get('status_code')}")
+                    errors[key] = (code, str(error.get("message") or ""))
+        why = "; ".join(e.message or "" for e in (batch.errors.data or [])) if batch.errors else ""
+        unreached = {"failed": "batch_failed", "cancelled": CANCELLED, "expired": "batch_expired"}.get(
+            batch.status, "missing_from_output")
+        for key in requests:
+            if key not in replies and key not in errors:
+                errors[key] = (unreached, why or f"no result for this request in batch {batch.id} ({batch.status})")
+        self.cache.put_many([(key, self.plan.model, requests[key], reply) for key, reply in replies.items()])
+        self.ledger.collected(f.file_id, [(key, code, message) for key, (code, message) in errors.items()])
+        self.report.answered += len(replies)
+        self.report.error_rows.update(code for code, _ in errors.values())
+
+
+def _cached_request(body: dict) -> dict:
+    """What the cache stores as a reply's request: the body without the model (a column of its own)."""
+    return {k: v for k, v in body.items() if k != "model"}
+
+
+def batch_client(teacher_config):
+    """The teacher's OpenAI client, with the SDK's own retries for the few batch control calls."""
+    from .teacher import _client
+
+    return _client(teacher_config).with_options(max_retries=max(teacher_config.max_retries, 2))
+
+
+async def run_batches(runner: BatchRunner, cancel: bool) -> list[Call]:
+    """The batch phase with its client closed after, and API failures as TeacherError (exit 1)."""
+    import openai
+
+    try:
+        if cancel:
+            await runner.cancel()
+            return []
+        return await runner.run()
+    except openai.APIStatusError as e:
+        raise TeacherError(f"the Batch API at {runner.client.base_url} refused a request (HTTP {e.status_code}): "
+                           f"{e.message}; everything collected is cached, rerun the same command to re-attach") from None
+    except openai.APIConnectionError as e:
+        raise TeacherError(f"the Batch API at {runner.client.base_url} did not answer ({e.__cause__ or e}); "
+                           f"rerun the same command to re-attach to the batches already submitted") from None
+    finally:
+        await runner.client.close()

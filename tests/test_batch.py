@@ -1,0 +1,128 @@
+"""distill --batch against the fake Batch API (judge.testing.fake_openai): the same verdicts as a live
+run, error rows retried and counted, expired batches keep their rows, files split under the limits,
+batch prices in the stats and the dry run."""
+
+import json
+
+import pytest
+
+from judge.batch import BatchLedger
+from judge.cli import main
+from judge.distill import distill, estimate
+from judge.errors import ConfigError
+from judge.testing.fake_openai import FakeOpenAI
+
+from test_distill import config, items, prefers_good, verdicts  # noqa: F401  (items is a fixture)
+
+CALLS = 12  # 6 pairs in both orders
+
+
+def batch_config(fake, items, out, **kwargs):
+    return config(fake, items, out, batch=True, batch_poll=0.05, **kwargs)
+
+
+def test_a_batch_run_gives_the_same_verdicts_as_a_live_run_at_half_the_price(items, tmp_path):
+    with FakeOpenAI(reply=prefers_good, batch_delay=0.3) as fake:
+        live = distill(config(fake, items, tmp_path / "live"))
+        batch = distill(batch_config(fake, items, tmp_path / "batch"))
+        served = fake.stats()
+        rerun = distill(config(fake, items, tmp_path / "batch"))  # a live rerun of the batch folder
+        assert fake.stats()["requests"] == served["requests"]  # it found everything cached
+    assert (tmp_path / "batch" / "verdicts.jsonl").read_text() == (tmp_path / "live" / "verdicts.jsonl").read_text()
+    assert served["ok"] == CALLS and served["batch_ok"] == CALLS and served["batches_created"] == 1
+    assert batch["this_run"]["sent"] == 0 and batch["this_run"]["batch"]["submitted"] == CALLS
+    assert batch["calls"]["by_batch"] == CALLS and live["calls"]["by_batch"] == 0
+    assert batch["cost_usd"] == pytest.approx(live["cost_usd"] / 2, abs=1e-6)
+    assert rerun["this_run"]["sent"] == 0 and rerun["cost_usd"] == batch["cost_usd"]
+    assert [b["status"] for b in batch["batches"]] == ["completed"]
+    manifest = json.loads((tmp_path / "batch" / "manifest.json").read_text())
+    assert manifest["counts"]["by_batch"] == CALLS and manifest["batches"] == [batch["batches"][0]["batch_id"]]
+
+
+def test_error_rows_are_retried_live_and_counted(items, tmp_path):
+    with FakeOpenAI(reply=prefers_good, batch_error_rate=0.4, seed=3) as fake:
+        stats = distill(batch_config(fake, items, tmp_path / "run"))
+        served = fake.stats()
+    failed = served["batch_errors"]
+    assert 0 < failed < CALLS  # the seed makes some rows fail, not all
+    report = stats["this_run"]["batch"]
+    assert report["error_rows"] == {"http_500": failed} and report["retried_live"] == failed
+    assert stats["this_run"]["sent"] == failed == served["ok"] and report["unresolved"] == 0
+    assert stats["verdicts"] == CALLS and stats["calls"]["by_batch"] == CALLS - failed
+    assert served["repeated_ok"] == 0
+
+
+def test_error_rows_can_go_to_one_follow_up_batch(items, tmp_path):
+    with FakeOpenAI(reply=prefers_good, batch_error_rate=0.4, seed=3) as fake:
+        stats = distill(batch_config(fake, items, tmp_path / "run", batch_retry="batch"))
+        served = fake.stats()
+    report = stats["this_run"]["batch"]
+    first = stats["batches"][0]["error_rows"]
+    assert served["ok"] == 0 and served["batches_created"] == report["batches_created"] == 2
+    assert report["retried_batch"] == first and sum(report["error_rows"].values()) == served["batch_errors"]
+    # what failed twice is counted as unresolved and missing, not dropped: a rerun asks again
+    assert report["unresolved"] == stats["calls"]["missing"] == CALLS - served["batch_ok"]
+    assert stats["verdicts"] == served["batch_ok"]
+
+
+def test_an_expired_batch_keeps_its_completed_rows(items, tmp_path):
+    with FakeOpenAI(reply=prefers_good, batch_delay=0.2, batch_expire_fraction=0.5) as fake:
+        stats = distill(batch_config(fake, items, tmp_path / "run"))
+        served = fake.stats()
+    report = stats["this_run"]["batch"]
+    assert [b["status"] for b in stats["batches"]] == ["expired"]
+    assert served["batch_ok"] == CALLS // 2 == stats["calls"]["by_batch"]  # kept from the expired batch
+    assert report["error_rows"] == {"batch_expired": CALLS // 2} and report["retried_live"] == served["ok"] == CALLS // 2
+    assert stats["verdicts"] == CALLS and served["repeated_ok"] == 0
+
+
+def test_a_job_over_the_per_file_limit_is_split(items, tmp_path):
+    with FakeOpenAI(reply=prefers_good, batch_max_requests=5) as fake:
+        stats = distill(batch_config(fake, items, tmp_path / "split", batch_max_requests=5))
+        assert [b["requests"] for b in stats["batches"]] == [5, 5, 2]
+        assert stats["verdicts"] == CALLS and fake.stats()["batch_ok"] == CALLS
+        # the same job in one file is refused by the server's limit: the split above is what made it pass
+        unsplit = distill(batch_config(fake, items, tmp_path / "one", batch_retry="batch"))
+    assert [b["status"] for b in unsplit["batches"]] == ["failed", "failed"]
+    assert unsplit["this_run"]["batch"]["error_rows"] == {"batch_failed": 2 * CALLS}
+    assert unsplit["verdicts"] == 0 and unsplit["calls"]["missing"] == unsplit["this_run"]["batch"]["unresolved"] == CALLS
+    by_bytes = estimate(batch_config(fake, items, tmp_path / "bytes", batch_max_bytes=3000))
+    assert by_bytes["batch_files"] > 1
+
+
+def test_a_live_run_refuses_while_batches_are_open(items, tmp_path):
+    out = tmp_path / "run"
+    with FakeOpenAI(reply=prefers_good) as fake:
+        out.mkdir()
+        ledger = BatchLedger(out / "cache.sqlite")  # what a killed --batch run leaves: an uploaded file, open
+        ledger.add_file("file-elsewhere", "gpt-4o-mini", {"k": {"messages": []}})
+        ledger.close()
+        with pytest.raises(ConfigError, match="still open: rerun with --batch"):
+            distill(config(fake, items, out))
+        assert fake.stats()["requests"] == 0
+
+
+def test_dry_run_shows_live_and_batch_estimates(items, tmp_path, capsys):
+    with FakeOpenAI() as fake:
+        args = ["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+                "gpt-4o", "--teacher-base-url", fake.base_url, "--out", str(tmp_path / "run"), "--dry-run", "--batch"]
+        assert main(args) == 0
+        assert fake.stats()["requests"] == 0 and fake.stats()["files_uploaded"] == 0
+    text = capsys.readouterr().out
+    plan = estimate(batch_config(fake, items, tmp_path / "run", model="gpt-4o"))
+    assert plan["batch_cost_usd"] == pytest.approx(plan["cost_usd"] / 2) and plan["batch_files"] == 1
+    assert f"estimated cost: ${plan['cost_usd']:.4f}" in text and "(live)" in text
+    assert f"estimated batch cost: ${plan['batch_cost_usd']:.4f}" in text and "1 input file(s)" in text
+
+
+def test_cli_batch_run_prints_what_the_batches_did(items, tmp_path, capsys):
+    with FakeOpenAI(reply=prefers_good, batch_error_rate=0.4, seed=3) as fake:
+        args = ["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+                "gpt-4o", "--teacher-base-url", fake.base_url, "--out", str(tmp_path / "run"), "--batch",
+                "--batch-poll", "0.05", "--no-progress"]
+        assert main(args) == 0
+        failed = fake.stats()["batch_errors"]
+    text = capsys.readouterr().out
+    assert f"batch: {CALLS} requests submitted in 1 new batch(es)" in text
+    assert f"error rows: http_500 {failed}; retried live {failed}" in text and "unresolved 0" in text
+    assert f"{CALLS - failed} of the replies by batch" in text
