@@ -10,28 +10,17 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .jsonl import iter_json_rows, read_json
+from .jsonl import check_unique_ids, iter_table_rows
 from .records import PairItem, RowError, SingleItem, Verdict, normalize_winner
 from .templates import winner_from_scores
 from .templates.parsers import parse_pandalm
 
 Record = PairItem | SingleItem | Verdict
-
-
-def _rows(path: str) -> Iterator[tuple[int, Any]]:
-    """(row number, row) from a JSON array file or a JSONL file, whichever `path` holds."""
-    with open(path, encoding="utf-8") as handle:
-        head = handle.read(1024).lstrip()
-    if head.startswith("["):
-        data = read_json(path)
-        yield from enumerate(data, start=1)
-    else:
-        yield from iter_json_rows(path)
 
 
 def _need(row: dict, *keys: str) -> list:
@@ -155,8 +144,11 @@ def from_prometheus_absolute(row: dict, number: int, stem: str) -> SingleItem:
     if not m:
         raise RowError("field 'instruction' is not a Prometheus grading prompt (sections not found)", "instruction")
     scores = row.get("gpt4_score")
-    if isinstance(scores, str):
-        scores = ast.literal_eval(scores)
+    if isinstance(scores, str):  # some dumps hold the list as its Python repr
+        try:
+            scores = ast.literal_eval(scores)
+        except (ValueError, SyntaxError):
+            raise RowError(f"field 'gpt4_score': expected a list of numbers, got {scores!r}", "gpt4_score") from None
     if scores is not None and not (isinstance(scores, list) and scores and all(isinstance(s, (int, float)) for s in scores)):
         raise RowError(f"field 'gpt4_score': expected a list of numbers, got {scores!r}", "gpt4_score")
     source = row.get("response_source")
@@ -206,19 +198,18 @@ def convert_records(source_format: str, path: str) -> list[Record]:
     if source_format not in IMPORTERS:
         raise InputError(f"unknown source format {source_format!r}; known: {', '.join(IMPORTERS)}")
     importer, stem = IMPORTERS[source_format], Path(path).stem
-    records, seen = [], {}
-    for number, row in _rows(path):
+    numbered = []
+    for number, row in iter_table_rows(path):
         try:
             if not isinstance(row, dict):
                 raise RowError(f"expected a JSON object, got {type(row).__name__}")
-            record = importer(row, number, stem)
+            numbered.append((number, importer(row, number, stem)))
         except RowError as e:
             raise InputError(str(e), path, number) from None
-        if record.id in seen:
-            raise InputError(f"duplicate id {record.id!r} (first in row {seen[record.id]})", path, number)
-        seen[record.id] = number
-        records.append(record)
-    return records
+    if not numbered:
+        raise InputError("no rows to convert", path)
+    check_unique_ids(((number, record.id) for number, record in numbered), path)
+    return [record for _, record in numbered]
 
 
 def convert(source_format: str, path: str, out: str) -> dict:

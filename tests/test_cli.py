@@ -2,6 +2,7 @@
 light verbs, nothing half-written on bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -79,3 +80,86 @@ def test_help_imports_no_heavy_library():
     assert result.returncode == 0 and "eval" in result.stdout
     modules = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert modules and not modules & {"torch", "vllm", "transformers", "sklearn", "scipy"}
+
+
+# ---- bad files: exit 2, `FILE:LINE: what is wrong`, no traceback, in every verb ---------------------
+PAIR_ROW = '{"id": "1", "question": "q", "answer1": "a", "answer2": "b"}'
+SINGLE_ROW = '{"id": "1", "question": "q", "answer": "a", "model": "m"}'
+BAD_FILES = {  # kind -> (second line, the message expected after FILE:)
+    "not_utf8": (b'{"id": "2", "question": "caf\xe9"}', r":2: not UTF-8"),
+    "nan": (b'{"id": "2", "question": "q", "answer1": "a", "answer2": "b", "meta": {"w": NaN}}', r":2: NaN is not JSON"),
+    "duplicate": (None, r":2: duplicate id '1' \(first on line 1\)"),
+    "empty": (b"", r": no items"),
+    "missing": (None, r": file not found"),
+}
+
+
+def _items_argv(verb: str, path: str, tmp_path) -> list[str]:
+    out = str(tmp_path / "out")
+    return {
+        "distill": ["distill", "--input", path, "--mode", "pairwise", "--template", "judgelm", "--teacher-model", "m",
+                    "--teacher-base-url", "http://127.0.0.1:9/v1", "--out", out, "--no-progress"],
+        "distill-dry-run": ["distill", "--input", path, "--mode", "pairwise", "--template", "judgelm",
+                            "--teacher-model", "m", "--out", out, "--dry-run"],
+        "score": ["score", "--input", path, "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                  "--template", "judgelm", "--out", out + ".jsonl"],
+        "filter": ["filter", "--verdicts", str(tmp_path / "v.jsonl"), "--items", path, "--out", out],
+        "data pair": ["data", "pair", "--answers", path, path + ".other", "--out", out + ".jsonl"],
+    }[verb]
+
+
+def _bad_file(tmp_path, kind: str, row: str):
+    path = tmp_path / "items.jsonl"
+    second, expected = BAD_FILES[kind]
+    if kind == "missing":
+        return path, expected
+    body = b"" if kind == "empty" else row.encode() + b"\n" + (second or row.encode()) + b"\n"
+    path.write_bytes(body)
+    return path, expected
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+@pytest.mark.parametrize("verb", ["distill", "distill-dry-run", "score", "filter", "data pair"])
+def test_bad_items_file_exits_2_with_file_and_line_in_every_verb(tmp_path, verb, kind, capsys):
+    row = SINGLE_ROW if verb == "data pair" else PAIR_ROW
+    path, expected = _bad_file(tmp_path, kind, row)
+    (tmp_path / "v.jsonl").write_text('{"id": "1", "order": "ab", "winner": "1", "raw": "1", "parse_ok": true, '
+                                      '"template": "judgelm@1"}\n')
+    (tmp_path / "items.jsonl.other").write_text(SINGLE_ROW.replace('"m"', '"m2"') + "\n")
+    if (verb, kind) == ("filter", "missing"):
+        expected = ": the items distill judged are needed"
+    assert main(_items_argv(verb, str(path), tmp_path)) == 2  # an exception escaping main fails the test
+    err = capsys.readouterr().err
+    assert re.search(re.escape(str(path)) + expected, err), err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_bad_source_file_of_data_convert_exits_2(tmp_path, kind, capsys):
+    row = '{"question_id": 1, "question_body": "q", "answer1_body": "a", "answer2_body": "b"}'
+    path, expected = _bad_file(tmp_path, kind, row)
+    expected = expected.replace("no items", "no rows").replace("duplicate id '1' \\(first on line 1\\)", "duplicate id '1'")
+    if kind == "nan":
+        path.write_text(row + "\n" + row.replace('"q"', "NaN").replace(": 1", ": 2") + "\n")
+    assert main(["data", "convert", "--from", "judgelm", str(path), "--out", str(tmp_path / "out.jsonl")]) == 2
+    assert re.search(re.escape(str(path)) + expected, capsys.readouterr().err)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_bom_and_crlf_files_are_read_by_the_verbs(tmp_path, capsys):
+    items = tmp_path / "items.jsonl"
+    items.write_bytes(b"\xef\xbb\xbf" + (PAIR_ROW + "\r\n" + PAIR_ROW.replace('"1"', '"2"') + "\r\n").encode())
+    assert main(["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+                 "gpt-4o", "--out", str(tmp_path / "d"), "--dry-run"]) == 0
+    assert "2 items" in capsys.readouterr().out
+    source = tmp_path / "judgelm.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + b'{"question_id": 1, "question_body": "q", "answer1_body": "a", '
+                       b'"answer2_body": "b", "score": [1, 2]}\r\n')
+    assert main(["data", "convert", "--from", "judgelm", str(source), "--out", str(tmp_path / "c.jsonl")]) == 0
+    gold, pred = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    gold.write_bytes(b"\xef\xbb\xbf" + b'{"id": "1", "winner": "1"}\r\n{"id": "2", "winner": "2"}\r\n')
+    pred.write_bytes(b"\xef\xbb\xbf" + b'{"id": "1", "winner": "1", "raw": "1", "parse_ok": true}\r\n'
+                     b'{"id": "2", "winner": "1", "raw": "1", "parse_ok": true}\r\n')
+    assert main(["eval", "--pred", str(pred), "--gold", str(gold), "--out", str(tmp_path / "e"), "--bootstrap", "0",
+                 "--no-plots"]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["accuracy"] == 0.5

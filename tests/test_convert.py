@@ -106,3 +106,20 @@ def test_prometheus_rows_split_back_into_the_same_prompt(name):
         assert item.model == row["response_source"]
         expected = row["instruction"].replace('"Feedback: (write', '"(write')
         assert template.render(item).messages[-1]["content"] == expected
+
+
+def test_prometheus_unreadable_score_list_names_the_row(tmp_path):
+    prompt = ("###The instruction to evaluate:\nQ\n\n###Response to evaluate:\nA\n\n###Score Rubrics:\nR\n\n"
+              "###Feedback:")
+    path = write(tmp_path, "p.json", [{"instruction": prompt, "gpt4_score": "[4, 5"}])
+    with pytest.raises(InputError, match=r"p.json:1: field 'gpt4_score': expected a list of numbers"):
+        convert_records("prometheus-absolute", path)
+
+
+@pytest.mark.parametrize("fmt", ["pandalm", "pandalm-verdicts", "judgelm", "llmbar", "prometheus-absolute", "openai-chat"])
+def test_every_importer_refuses_a_missing_or_empty_file(tmp_path, fmt):
+    with pytest.raises(InputError, match=r"nope.json: file not found"):
+        convert_records(fmt, str(tmp_path / "nope.json"))
+    (tmp_path / "empty.json").write_text("[]\n")
+    with pytest.raises(InputError, match=r"empty.json: no rows"):
+        convert_records(fmt, str(tmp_path / "empty.json"))
