@@ -1,0 +1,207 @@
+"""The cascade end to end over loopback: a local judge (a small fake of an OpenAI-compatible server
+that returns verdict-token logprobs) confident and right on most items and a coin flip on the rest,
+and an always-right teacher (judge.testing.fake_openai)."""
+
+import hashlib
+import json
+import math
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from judge.calibrate import ESCALATE_ALL, calibrate
+from judge.cascade import CascadeConfig, output_paths, run_cascade
+from judge.errors import ConfigError
+from judge.jsonl import read_jsonl, write_jsonl
+from judge.records import PairItem, Verdict, from_row
+from judge.score import ScoreConfig, score
+from judge.testing.fake_openai import FakeOpenAI
+
+TEACHER = "teacher-model"
+
+
+def good_position(prompt: str) -> str:
+    return "1" if prompt.index("GOOD") < prompt.index("bad") else "2"
+
+
+def local_choice(prompt: str) -> tuple[str, float]:
+    """Easy items: the good answer, with probability 0.90-0.99. Hard items: a coin flip (per prompt,
+    so the two orders often disagree) with probability 0.50-0.60."""
+    u = hashlib.sha256(prompt.encode()).digest()
+    if "(hard)" in prompt:
+        return ("1" if u[0] % 2 else "2"), 0.5 + 0.1 * u[1] / 255
+    return good_position(prompt), 0.9 + 0.09 * u[1] / 255
+
+
+class _LocalHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.server.lock:
+            self.server.requests += 1
+        token, p = local_choice(body["messages"][-1]["content"])
+        other = "2" if token == "1" else "1"
+        top = [{"token": token, "logprob": math.log(p), "bytes": None},
+               {"token": other, "logprob": math.log(1 - p), "bytes": None}]
+        reply = {"id": "chatcmpl-local", "object": "chat.completion", "created": 0, "model": body["model"],
+                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": token},
+                              "logprobs": {"content": [{"token": token, "logprob": math.log(p), "bytes": None,
+                                                        "top_logprobs": top}]}}],
+                 "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101}}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class LocalJudge(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _LocalHandler)
+        self.lock, self.requests = threading.Lock(), 0
+        self.base_url = f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+def teacher_reply(body: dict) -> str:
+    return f"{good_position(body['messages'][-1]['content'])}\n\n### Reason: the right one.\n\n### Reference: -"
+
+
+@pytest.fixture(scope="module")
+def judges():
+    local = LocalJudge()
+    thread = threading.Thread(target=local.serve_forever, daemon=True)
+    thread.start()
+    with FakeOpenAI(reply=teacher_reply, models=(TEACHER,)) as teacher:
+        yield local, teacher
+    local.shutdown()
+    local.server_close()
+
+
+def make_items(path, prefix: str, n: int, seed: int, hard_share: float = 0.25) -> set[str]:
+    """Pairs with gold winners; returns the ids of the hard ones."""
+    rng = random.Random(seed)
+    items, hard = [], set()
+    for i in range(n):
+        is_hard = i < n * hard_share
+        first = rng.random() < 0.5
+        good, bad = f"GOOD answer {prefix}{i}", f"bad answer {prefix}{i}"
+        items.append(PairItem(id=f"{prefix}{i}", question=f"Task {prefix}{i} ({'hard' if is_hard else 'easy'})",
+                              answer1=good if first else bad, answer2=bad if first else good,
+                              winner="1" if first else "2"))
+        if is_hard:
+            hard.add(f"{prefix}{i}")
+    write_jsonl(path, items)
+    return hard
+
+
+def local_config(local, items, out, **overrides) -> ScoreConfig:
+    settings = dict(input=str(items), out=str(out), backend="openai", model="local-judge", base_url=local.base_url,
+                    template="pandalm", swap=True, mode="logprob", concurrency=8)
+    return ScoreConfig(**{**settings, **overrides})
+
+
+def cascade_config(cascade, teacher, tmp_path) -> CascadeConfig:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(f"{TEACHER}: {{input: 10.0, output: 30.0}}\n")
+    return CascadeConfig(cascade=str(cascade), teacher_model=TEACHER, teacher_base_url=teacher.base_url,
+                         prices=str(prices))
+
+
+def read_verdicts(path):
+    return read_jsonl(path, lambda row: from_row(Verdict, row, extra_to_meta=False))
+
+
+@pytest.fixture(scope="module")
+def calibration(judges, tmp_path_factory):
+    """The local judge's logprob predictions on a labelled calibration set of 160 items (40 hard)."""
+    local, _ = judges
+    folder = tmp_path_factory.mktemp("calibration")
+    make_items(folder / "items.jsonl", "c", 160, seed=1)
+    score(local_config(local, folder / "items.jsonl", folder / "pred.jsonl"), progress=False)
+    return folder
+
+
+def test_the_cascade_meets_the_target_on_a_fresh_set_escalating_only_the_unsure(judges, calibration, tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    local, teacher = judges
+    cascade = calibrate(str(calibration / "pred.jsonl"), str(calibration / "items.jsonl"), target=0.97, risk=0.1,
+                        out=str(tmp_path / "cascade.json"))
+    assert cascade["met"] and 0.5 < cascade["threshold"] < 0.9
+
+    hard = make_items(tmp_path / "test.jsonl", "t", 160, seed=2)  # a fresh test set
+    gold = {item["id"]: item["winner"] for item in map(json.loads, open(tmp_path / "test.jsonl"))}
+    settings = cascade_config(tmp_path / "cascade.json", teacher, tmp_path)
+    before = teacher.stats()["ok"]
+    summary = run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl"), settings,
+                          progress=False)
+
+    final = read_verdicts(tmp_path / "pred.jsonl")
+    assert [(v.id, v.order) for v in final][:2] == [("t0", "ab"), ("t0", "ba")] and len(final) == 320
+    escalated = {v.id for v in final if v.meta["cascade"]["decided_by"] == "teacher"}
+    assert escalated <= hard and len(escalated) >= 0.8 * len(hard)  # (close to) only the unsure items
+    agreement = sum(v.winner == gold[v.id] for v in final) / len(final)
+    assert agreement >= 0.97
+    for v in final:  # each decision names the judge that made it
+        assert v.judge == (TEACHER if v.id in escalated else "local-judge")
+        if v.id in escalated:
+            assert v.meta["cascade"]["local"]["judge"] == "local-judge"
+    assert teacher.stats()["ok"] - before == 2 * len(escalated)  # the teacher saw nothing else
+    assert len(read_verdicts(output_paths(tmp_path / "pred.jsonl")[0])) == 320  # every local verdict kept
+    assert summary["escalated_items"] == len(escalated) and summary["share_escalated"] == len(escalated) / 160
+    assert summary["teacher_calls"] == 2 * len(escalated)
+    assert 0 < summary["teacher_cost_usd"] < summary["all_teacher_cost_usd"]
+    manifest = json.loads((tmp_path / "pred.manifest.json").read_text())
+    assert manifest["cascade"]["share_escalated"] == summary["share_escalated"]
+    assert manifest["counts"]["all_teacher_cost_usd"] == summary["all_teacher_cost_usd"]
+
+    # a rerun judges nothing twice: neither the local judge nor the teacher is asked again
+    local_before, teacher_before = local.requests, teacher.stats()["requests"]
+    again = run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl"), settings,
+                        progress=False)
+    assert (local.requests, teacher.stats()["requests"]) == (local_before, teacher_before)
+    assert again["teacher_calls_sent_now"] == 0 and again["local"]["judged_now"] == 0
+    assert read_verdicts(tmp_path / "pred.jsonl") == final
+
+
+def test_an_unreachable_target_escalates_everything(judges, calibration, tmp_path, monkeypatch):
+    """0.99 at risk 0.1 needs more than 160 items even with a perfect record (0.1^(1/160) = 0.986)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    local, teacher = judges
+    cascade = calibrate(str(calibration / "pred.jsonl"), str(calibration / "items.jsonl"), target=0.99, risk=0.1,
+                        out=str(tmp_path / "cascade.json"), plot=False)
+    assert not cascade["met"] and cascade["threshold"] == ESCALATE_ALL
+    make_items(tmp_path / "test.jsonl", "u", 20, seed=3)
+    summary = run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl"),
+                          cascade_config(tmp_path / "cascade.json", teacher, tmp_path), progress=False)
+    assert summary["share_escalated"] == 1.0 and summary["teacher_calls"] == 40
+    assert summary["teacher_cost_usd"] == pytest.approx(summary["all_teacher_cost_usd"])
+    assert all(v.judge == TEACHER for v in read_verdicts(tmp_path / "pred.jsonl"))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"template": "judgelm"}, "calibrated for template pandalm@1"),
+    ({"swap": False}, "calibrated with --swap"),
+    ({"mode": "verdict"}, "--mode logprob"),
+    ({"name": "another-judge"}, "calibrated for judge 'local-judge'"),
+])
+def test_a_cascade_for_another_judge_or_template_is_refused(judges, calibration, tmp_path, overrides, message):
+    local, teacher = judges
+    calibrate(str(calibration / "pred.jsonl"), str(calibration / "items.jsonl"), target=0.9, risk=0.1,
+              out=str(tmp_path / "cascade.json"), plot=False)
+    make_items(tmp_path / "test.jsonl", "r", 6, seed=4)
+    teacher_before = teacher.stats()["requests"]
+    with pytest.raises(ConfigError, match=message):
+        run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl", **overrides),
+                    cascade_config(tmp_path / "cascade.json", teacher, tmp_path), progress=False)
+    assert teacher.stats()["requests"] == teacher_before  # refused before any teacher call
+    assert not (tmp_path / "pred.jsonl").exists()
