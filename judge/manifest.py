@@ -1,11 +1,17 @@
 """`manifest.json`: what produced an artifact. Every stage writes one beside its outputs: the
 command and config, package version, input file hashes, counts, and (for teacher calls) token
-usage and cost, so a result can be traced and reproduced."""
+usage and cost, so a result can be traced and reproduced.
+
+No secret reaches the disk: the value of any flag or config key that names a key, token, secret or
+password is written as `***`, and so is the value of any such environment variable wherever it
+appears."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,6 +26,67 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def folder_fingerprint(path: str | os.PathLike, *, big: int | None = None) -> str:
+    """sha256 over a file, or over a folder's files (relative names and contents, hidden files
+    aside), so a retrained adapter at the same path reads as changed. Files above `big` bytes count
+    by size and modification time instead (a 14 GB model is not read at every run). A path that
+    does not exist here (a hub id, a served model's name) stands for itself."""
+    root = Path(path)
+    if not root.exists():
+        return str(path)
+    files = [root] if root.is_file() else sorted(f for f in root.rglob("*") if f.is_file()
+                                                 and not any(part.startswith(".") for part in f.relative_to(root).parts))
+    digest = hashlib.sha256()
+    for f in files:
+        stat = f.stat()
+        digest.update(f"{f.relative_to(root) if f != root else f.name}\0".encode())
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode() if big is not None and stat.st_size > big
+                      else file_sha256(f).encode())
+    return digest.hexdigest()
+
+
+_SECRET_KEY = re.compile(r"(^|[-_])(api[-_]?key|access[-_]?key|secret([-_]?key)?|token|password)$", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"(^|_)(API_?KEY|ACCESS_KEY|SECRET|TOKEN|PASSWORD)(_|$)", re.IGNORECASE)
+HIDDEN = "***"
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The command line with the value of every secret flag (`--api-key K`, `--api-key=K`,
+    `--teacher-api-key K`, `--hf-token K`) replaced by `***`.
+
+    >>> redact_argv(["score", "--api-key", "sk-1", "--teacher-api-key=sk-2", "--max-tokens", "8"])
+    ['score', '--api-key', '***', '--teacher-api-key=***', '--max-tokens', '8']
+    """
+    out, hide_next = [], False
+    for arg in argv:
+        name, eq, _ = arg.partition("=")
+        if hide_next:
+            out.append(HIDDEN)
+            hide_next = False
+        elif name.startswith("--") and _SECRET_KEY.search(name[2:]):
+            out.append(f"{name}={HIDDEN}" if eq else arg)
+            hide_next = not eq
+        else:
+            out.append(arg)
+    return out
+
+
+def redact(obj, secrets: list[str] | None = None):
+    """`obj` (JSON-like) with secret config keys' values and the values of secret environment
+    variables (OPENAI_API_KEY, HF_TOKEN, ...) replaced by `***`."""
+    if secrets is None:
+        secrets = [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8]
+    if isinstance(obj, dict):
+        return {k: HIDDEN if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v, secrets)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact(v, secrets) for v in obj]
+    if isinstance(obj, str):
+        for secret in secrets:
+            obj = obj.replace(secret, HIDDEN)
+    return obj
 
 
 def write_manifest(out_dir: str | Path, stage: str, *, config: dict, inputs: dict[str, str | Path] | None = None,
@@ -37,7 +104,7 @@ def write_manifest(out_dir: str | Path, stage: str, *, config: dict, inputs: dic
     manifest = {
         "stage": stage,
         "judgeforge_version": __version__,
-        "command": sys.argv,
+        "command": redact_argv(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "config": config,
@@ -45,5 +112,6 @@ def write_manifest(out_dir: str | Path, stage: str, *, config: dict, inputs: dic
         "counts": counts or {},
         **extra,
     }
+    manifest = redact(manifest)
     write_json(Path(out_dir) / filename, manifest)
     return manifest

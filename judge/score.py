@@ -1,28 +1,35 @@
 """`judgeforge score`: judge a whole dataset offline and write predictions.jsonl (Verdict records).
 
 Three backends behind one interface: `vllm` (offline vllm.LLM), `hf` (transformers + peft), `openai`
-(any OpenAI-compatible endpoint, `judgeforge serve` included). Resumable: verdicts are appended to
-`OUT.partial` batch by batch (fsynced), a rerun skips every (id, order) already there, and the
-final file is written atomically in item order when all are done.
+(any OpenAI-compatible endpoint, `judgeforge serve` included).
+
+Resumable, and never mixing two judges: verdicts are appended to `OUT.partial` batch by batch
+(fsynced) under a resume state `OUT.partial.json` (written atomically) that records what the verdicts
+depend on: the input file's content, the template's text, the adapter's files, the model and the
+flags that change a verdict. A rerun with the same state judges only what is missing; the final
+file is written atomically in item order, and its manifest keeps the state, so a rerun of a finished
+run does no work. A rerun whose input, template, adapter or flags changed is refused (`fresh` starts
+over). One run per output at a time (`OUT.lock`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .backends.base import Backend
+from .backends.base import Backend, BackendError
 from .errors import ConfigError, InputError
 from .judging import MODES, iter_verdicts, orders_for, params_for
-from .jsonl import AppendLog, read_items, write_jsonl
-from .manifest import write_manifest
+from .jsonl import AppendLog, iter_json_rows, read_items, read_json, write_json, write_jsonl
+from .manifest import file_sha256, folder_fingerprint, write_manifest
 from .records import Verdict, from_row, mode_of
+from .retry import RetryPolicy
+from .runlock import RunLock
 from .templates import DEFAULT_TEMPLATE, Template, get_template
 
 BACKENDS = ("vllm", "hf", "openai")
+BIG_MODEL_FILE = 64 << 20  # model files above this are fingerprinted by size and mtime, not read
 
 
 @dataclass
@@ -41,9 +48,12 @@ class ScoreConfig:
     base_url: str | None = None  # openai backend
     api_key: str | None = None
     concurrency: int = 16
+    timeout: float = 600.0  # openai backend: seconds per attempt
+    max_retries: int = 6  # openai backend: retries per request on 429, 5xx, timeouts, dropped connections
     tensor_parallel_size: int = 1
     max_model_len: int | None = None
     limit: int | None = None
+    fresh: bool = False  # start over: drop a partial run and overwrite OUT
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -51,11 +61,10 @@ class ScoreConfig:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-
-    def resume_key(self) -> str:
-        """What must match for a partial run to be resumed (the api key is not part of it)."""
-        keep = {k: v for k, v in asdict(self).items() if k not in ("api_key", "limit", "batch_size", "concurrency", "out")}
-        return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        if self.timeout <= 0:
+            raise ConfigError(f"--timeout must be positive, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
 
 
 def resolve_template(config: ScoreConfig, items: list) -> Template:
@@ -89,18 +98,55 @@ def make_backend(config: ScoreConfig) -> Backend:
 
         served = Path(config.adapter).name if config.adapter else config.model
         backend = OpenAIBackend(model=served, base_url=config.base_url, api_key=config.api_key,
-                                concurrency=config.concurrency, **config.extra)
+                                concurrency=config.concurrency, timeout=config.timeout,
+                                retry=RetryPolicy(max_retries=config.max_retries), **config.extra)
     backend.name = config.name or Path(config.adapter or config.model).name
     return backend
 
 
-def _partial_paths(out: Path) -> tuple[Path, Path]:
-    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.json")
+# What a verdict depends on besides the item: a resumed run must match on all of it. The api key,
+# limits, batch size, concurrency, timeouts, retries and paths do not change a verdict.
+_SAME_VERDICTS = ("backend", "mode", "swap", "max_tokens", "name", "base_url", "tensor_parallel_size",
+                  "max_model_len", "extra")
+_WHAT = {"input_sha256": "the input file's content", "template": "the template", "template_hash": "the template's text",
+         "model": "the model", "adapter": "the adapter's files"}
+
+
+def resume_state(config: ScoreConfig, template: Template) -> dict:
+    """The resume state: contents by hash (input, template, adapter and local model files), flags by value."""
+    local = config.backend != "openai"
+    return {
+        "input_sha256": file_sha256(config.input), "template": template.key, "template_hash": template.text_hash,
+        "model": folder_fingerprint(config.model, big=BIG_MODEL_FILE) if local else config.model,
+        "adapter": folder_fingerprint(config.adapter) if config.adapter else None,
+        **{k: v for k, v in asdict(config).items() if k in _SAME_VERDICTS},
+    }
+
+
+def _check_state(recorded: dict | None, state: dict, what: str) -> None:
+    """Refuse to add to verdicts judged under another state, naming what changed."""
+    if recorded is None:
+        raise ConfigError(f"{what} has no record of how it was judged; rerun with --fresh to judge again from the "
+                          f"start, or choose another --out")
+    changed = [_WHAT.get(k, f"--{k.replace('_', '-')}") for k in state if recorded.get(k) != state[k]]
+    if changed:
+        raise ConfigError(f"{what} was judged with other settings (changed: {', '.join(changed)}); rerun with --fresh "
+                          f"to judge again from the start, or choose another --out")
+
+
+def _read_verdicts(rows) -> dict[tuple[str, str], Verdict]:
+    verdicts = (from_row(Verdict, row, extra_to_meta=False) for row in rows)
+    return {(v.id, v.order): v for v in verdicts}
+
+
+def _manifest_path(out: Path) -> Path:
+    return out.parent / f"{out.stem}.manifest.json"  # several prediction files may share a folder
 
 
 def score(config: ScoreConfig, backend: Backend | None = None, *, progress: bool = True) -> dict:
     """Judge every item of `config.input` (both orders with `swap`); returns the run's counts.
-    `backend` overrides the one `config` names (tests pass a fake)."""
+    `backend` overrides the one `config` names (tests pass a fake). Raises BackendError (exit 1)
+    when the judge stops answering, after keeping every verdict that came back."""
     items = read_items(config.input)
     if config.limit:
         items = items[: config.limit]
@@ -109,57 +155,74 @@ def score(config: ScoreConfig, backend: Backend | None = None, *, progress: bool
     template = resolve_template(config, items)
     params = params_for(template, config.mode, max_tokens=config.max_tokens)
     out = Path(config.out)
-    log_path, key_path = _partial_paths(out)
-    key = config.resume_key()
-    if log_path.exists() and key_path.exists() and json.loads(key_path.read_text()).get("key") != key:
-        raise ConfigError(f"{log_path} holds a partial run made with other settings; delete it or rerun with the "
-                          f"same flags (see {key_path})")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.write_text(json.dumps({"key": key, "config": {**asdict(config), "api_key": None}}, default=str))
-    log = AppendLog(log_path)
-    kept = [from_row(Verdict, row, extra_to_meta=False) for row in log.rows()]
-    done = {(v.id, v.order) for v in kept}
-    wanted = {(i.id, o) for i in items for o in orders_for(config.swap, template.mode)}
-    pending = len(wanted - done)
+    with RunLock(out.with_name(out.name + ".lock"), what=f"score --out {out}"):
+        return _score(config, backend, items, template, params, out, progress)
+
+
+def _score(config: ScoreConfig, backend: Backend | None, items: list, template: Template, params, out: Path,
+           progress: bool) -> dict:
+    log = AppendLog(out.with_name(out.name + ".partial"))
+    state_path = out.with_name(out.name + ".partial.json")
+    if config.fresh:
+        log.remove()
+        state_path.unlink(missing_ok=True)
+    state = resume_state(config, template)
+    kept: dict[tuple[str, str], Verdict] = {}
+    if out.exists() and not config.fresh:
+        manifest = _manifest_path(out)
+        _check_state(read_json(manifest).get("resume") if manifest.exists() else None, state, str(out))
+        kept.update(_read_verdicts(row for _, row in iter_json_rows(out)))
+    if state_path.exists():
+        _check_state(read_json(state_path), state, f"the partial run {log.path}")
+        kept.update(_read_verdicts(log.rows()))
+    elif log.path.exists():
+        _check_state(None, state, f"the partial run {log.path}")
+    orders = orders_for(config.swap, template.mode)
+    wanted = [(i.id, o) for i in items for o in orders]
+    pending = [key for key in wanted if key not in kept]
+    if not pending and out.exists() and not state_path.exists() and len(kept) == len(wanted):
+        return _counts(items, orders, [kept[k] for k in wanted], judged=0, elapsed=0.0)  # finished: nothing to do
     started, judged = time.monotonic(), 0
     if pending:
+        write_json(state_path, state)
         owned = backend is None
         backend = backend or make_backend(config)
         from tqdm import tqdm
 
         try:
-            with tqdm(total=len(wanted), initial=len(wanted) - pending, unit="call", desc=f"score {backend.name}",
+            with tqdm(total=len(wanted), initial=len(wanted) - len(pending), unit="call", desc=f"score {backend.name}",
                       disable=not progress, dynamic_ncols=True) as bar:
                 for batch in iter_verdicts(items, template, backend, mode=config.mode, swap=config.swap,
-                                           batch_size=config.batch_size, params=params, done=done, progress=bar):
+                                           batch_size=config.batch_size, params=params, done=set(kept), progress=bar):
                     log.append(batch)
-                    kept.extend(batch)
+                    kept.update(((v.id, v.order), v) for v in batch)
                     judged += len(batch)
+        except BackendError as e:
+            missing = sum(key not in kept for key in wanted)
+            raise BackendError(f"{e}. {len(wanted) - missing} of {len(wanted)} verdicts are kept in {log.path}: rerun "
+                               f"the same command to judge the other {missing}") from None
         finally:
             log.close()
             if owned and hasattr(backend, "close"):
                 backend.close()
-    log.close()
-    by_key = {(v.id, v.order): v for v in kept}
-    ordered = [by_key[(i.id, o)] for i in items for o in orders_for(config.swap, template.mode) if (i.id, o) in by_key]
+    ordered = [kept[k] for k in wanted]
     write_jsonl(out, ordered)
-    elapsed = time.monotonic() - started
-    counts = {
-        "items": len(items), "verdicts": len(ordered), "judged_now": judged, "resumed": len(ordered) - judged,
-        "parse_failures": sum(not v.parse_ok for v in ordered), "seconds": round(elapsed, 3),
-        "items_per_second": round(judged / (len(orders_for(config.swap, template.mode)) * elapsed), 3) if judged and elapsed else None,
-        "prompt_tokens": sum((v.usage or {}).get("prompt_tokens", 0) for v in ordered),
-        "completion_tokens": sum((v.usage or {}).get("completion_tokens", 0) for v in ordered),
-    }
-    write_manifest_for(out, config, template, counts)
+    counts = _counts(items, orders, ordered, judged=judged, elapsed=time.monotonic() - started)
+    write_manifest(out.parent, "score", filename=_manifest_path(out).name,
+                   config={**asdict(config), "api_key": None, "template": template.key,
+                           "template_hash": template.text_hash},
+                   inputs={"items": config.input, **({"adapter": config.adapter} if config.adapter else {})},
+                   counts=counts, resume=state)
     log.remove()
-    key_path.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
     return counts
 
 
-def write_manifest_for(out: Path, config: ScoreConfig, template: Template, counts: dict) -> None:
-    """predictions.jsonl -> predictions.manifest.json (several prediction files may share a folder)."""
-    write_manifest(out.parent, "score", filename=f"{out.stem}.manifest.json",
-                   config={**asdict(config), "api_key": None, "template": template.key, "template_hash": template.text_hash},
-                   inputs={"items": config.input, **({"adapter": config.adapter} if config.adapter else {})},
-                   counts=counts)
+def _counts(items: list, orders: tuple, verdicts: list[Verdict], *, judged: int, elapsed: float) -> dict:
+    return {
+        "items": len(items), "verdicts": len(verdicts), "judged_now": judged, "resumed": len(verdicts) - judged,
+        "parse_failures": sum(not v.parse_ok for v in verdicts), "seconds": round(elapsed, 3),
+        "items_per_second": round(judged / (len(orders) * elapsed), 3) if judged and elapsed else None,
+        "prompt_tokens": sum((v.usage or {}).get("prompt_tokens", 0) for v in verdicts),
+        "completion_tokens": sum((v.usage or {}).get("completion_tokens", 0) for v in verdicts),
+    }

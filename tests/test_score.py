@@ -1,8 +1,12 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
 from judge.backends import FakeBackend
+from judge.backends.base import BackendError
+from judge.cli import main
 from judge.errors import ConfigError, InputError
 from judge.jsonl import read_jsonl, write_jsonl
 from judge.records import PairItem, SingleItem, Verdict, from_row
@@ -73,6 +77,130 @@ def test_partial_run_with_other_settings_is_refused(tmp_path):
     other = ScoreConfig(input=config.input, out=config.out, backend="hf", model="m", template="pandalm")
     with pytest.raises(ConfigError, match="other settings"):
         score(other, FakeBackend(), progress=False)
+
+
+class DiesAfter(FakeBackend):
+    """Answers `answers` requests, then its endpoint goes down for good: the rest of that batch and
+    every later call fail with BackendError carrying what did come back."""
+
+    def __init__(self, answers):
+        super().__init__(prefers_good)
+        self.answers = answers
+
+    def generate(self, requests):
+        room = max(0, self.answers - len(self.calls))
+        done = super().generate(requests[:room])
+        if len(done) < len(requests):
+            raise BackendError("the judge at http://judge/v1 failed 7 times on one request (last: Connection error)",
+                               partial=done + [None] * (len(requests) - len(done)))
+        return done
+
+
+def test_a_judge_that_stops_answering_stops_the_run_keeping_what_was_judged(tmp_path):
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="openai", model="m",
+                         swap=True, batch_size=8)
+    with pytest.raises(BackendError, match=r"http://judge/v1.*11 of 20 verdicts are kept in .*pred.jsonl.partial: rerun .* other 9"):
+        score(config, DiesAfter(11), progress=False)
+    assert not (tmp_path / "pred.jsonl").exists()  # no verdict for what was not judged
+    assert len((tmp_path / "pred.jsonl.partial").read_text().splitlines()) == 11
+    second = FakeBackend(prefers_good)
+    counts = score(config, second, progress=False)
+    assert len(second.calls) == 9 and (counts["judged_now"], counts["resumed"]) == (9, 11)
+    verdicts = read_verdicts(tmp_path / "pred.jsonl")
+    assert len({(v.id, v.order) for v in verdicts}) == 20 and all(v.parse_ok for v in verdicts)
+
+
+def test_unreachable_endpoint_exits_1_naming_it(tmp_path, capsys):
+    out = tmp_path / "pred.jsonl"
+    code = main(["score", "--input", items_file(tmp_path, 2), "--backend", "openai", "--model", "judge", "--base-url",
+                 "http://127.0.0.1:9/v1", "--max-retries", "1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "http://127.0.0.1:9/v1" in err and "failed 2 times" in err and "connection failed" in err
+    assert not out.exists() and "0 of 2 verdicts are kept" in err
+
+
+def test_a_finished_run_rerun_does_no_work(tmp_path):
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m", swap=True)
+    score(config, FakeBackend(prefers_good), progress=False)
+    written = (tmp_path / "pred.jsonl").stat().st_mtime_ns, (tmp_path / "pred.manifest.json").read_text()
+    again = FakeBackend(prefers_good)
+    counts = score(config, again, progress=False)
+    assert again.calls == [] and (counts["judged_now"], counts["resumed"], counts["verdicts"]) == (0, 20, 20)
+    assert ((tmp_path / "pred.jsonl").stat().st_mtime_ns, (tmp_path / "pred.manifest.json").read_text()) == written
+
+
+def test_a_longer_limit_judges_only_the_new_items(tmp_path):
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m", limit=3)
+    score(config, FakeBackend(prefers_good), progress=False)
+    more = FakeBackend(prefers_good)
+    counts = score(ScoreConfig(**{**config.__dict__, "limit": 7}), more, progress=False)
+    assert len(more.calls) == 4 and (counts["judged_now"], counts["resumed"]) == (4, 3)
+    assert [v.id for v in read_verdicts(config.out)] == [f"q{i}" for i in range(7)]
+
+
+def test_an_edited_input_is_refused_and_fresh_starts_over(tmp_path):
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m")
+    score(config, FakeBackend(prefers_good), progress=False)
+    items_file(tmp_path, 11)  # one more item, same path
+    with pytest.raises(ConfigError, match="other settings \\(changed: the input file's content\\).*--fresh"):
+        score(config, FakeBackend(prefers_good), progress=False)
+    fresh = FakeBackend(prefers_good)
+    counts = score(ScoreConfig(**{**config.__dict__, "fresh": True}), fresh, progress=False)
+    assert len(fresh.calls) == 11 and counts["judged_now"] == 11 and len(read_verdicts(config.out)) == 11
+
+
+def test_a_retrained_adapter_at_the_same_path_is_refused_mid_run_and_after(tmp_path):
+    from judge.adapters import AdapterInfo, write_adapter_info
+
+    adapter = tmp_path / "adapter"
+    write_adapter_info(adapter, AdapterInfo(template="judgelm@1", template_hash="h", mode="pairwise", base_model="m"))
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v1")
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m",
+                         adapter=str(adapter), batch_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        score(config, Interrupting(after=1), progress=False)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v2")
+    with pytest.raises(ConfigError, match="partial run .* other settings \\(changed: the adapter's files\\)"):
+        score(config, FakeBackend(prefers_good), progress=False)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v1")
+    score(config, FakeBackend(prefers_good), progress=False)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v3")
+    with pytest.raises(ConfigError, match="pred.jsonl was judged with other settings \\(changed: the adapter's files"):
+        score(config, FakeBackend(prefers_good), progress=False)
+
+
+def test_an_output_with_no_record_of_its_judge_is_not_added_to(tmp_path):
+    (tmp_path / "pred.jsonl").write_text('{"id": "q0", "order": "ab", "winner": "1", "parse_ok": true}\n')
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m")
+    with pytest.raises(ConfigError, match="no record of how it was judged.*--fresh"):
+        score(config, FakeBackend(prefers_good), progress=False)
+
+
+def test_the_resume_state_is_written_before_judging_and_records_contents(tmp_path):
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m",
+                         batch_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        score(config, Interrupting(after=1), progress=False)
+    state = json.loads((tmp_path / "pred.jsonl.partial.json").read_text())
+    assert state["input_sha256"] and state["template"] == "judgelm@1" and state["template_hash"]
+    assert not list(tmp_path.glob(".pred.jsonl.partial.json.*"))  # written through a temp file, renamed
+
+
+def test_two_runs_on_one_output_cannot_both_proceed(tmp_path):
+    out = tmp_path / "pred.jsonl"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from judge.runlock import RunLock; "
+                               f"RunLock({str(out) + '.lock'!r}, what='x').acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        backend = FakeBackend(prefers_good)
+        with pytest.raises(ConfigError, match=f"another judgeforge run \\(pid {holder.pid}\\) is writing score --out"):
+            score(ScoreConfig(input=items_file(tmp_path), out=str(out), backend="hf", model="m"), backend, progress=False)
+        assert backend.calls == [] and not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
 
 
 def test_template_comes_from_the_adapter(tmp_path):

@@ -12,8 +12,9 @@ def cmd_score(args) -> int:
         input=args.input, out=args.out, backend=args.backend, model=args.model, adapter=args.adapter,
         template=args.template, swap=args.swap, mode=args.mode, max_tokens=args.max_tokens, batch_size=args.batch_size,
         name=args.name, base_url=args.base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
-        concurrency=args.concurrency, tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len,
-        limit=args.limit, extra=parse_engine_args(args.engine_arg or []),
+        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
+        tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len, limit=args.limit,
+        fresh=args.fresh, extra=parse_engine_args(args.engine_arg or []),
     )
     counts = score(config)
     print(f"wrote {counts['verdicts']} verdicts to {args.out} ({counts['judged_now']} judged now, "
@@ -40,7 +41,10 @@ def parse_engine_args(pairs: list[str]) -> dict:
 def register(verbs) -> None:
     p = verbs.add_parser("score", help="judge a dataset offline (vLLM, transformers, or an OpenAI-compatible server)",
                          description="Batch-judge items and write predictions.jsonl (Verdict records). Resumable: a "
-                                     "rerun skips what is already judged.")
+                                     "rerun skips what is already judged (a finished run does nothing); a rerun "
+                                     "whose input, template, adapter or flags changed is refused (--fresh starts "
+                                     "over). A judge that stops answering ends the run with exit 1, keeping what "
+                                     "was judged.")
     p.add_argument("--input", required=True, help="items JSONL (PairItems or SingleItems)")
     p.add_argument("--backend", required=True, choices=["vllm", "hf", "openai"],
                    help="vllm: offline vllm.LLM; hf: transformers+peft; openai: any OpenAI-compatible endpoint")
@@ -58,9 +62,15 @@ def register(verbs) -> None:
     p.add_argument("--base-url", help="openai backend: the endpoint (default OPENAI_BASE_URL)")
     p.add_argument("--api-key", help="openai backend: the key (default OPENAI_API_KEY)")
     p.add_argument("--concurrency", type=int, default=16, help="openai backend: requests in flight")
+    p.add_argument("--timeout", type=float, default=600.0, help="openai backend: seconds per attempt")
+    p.add_argument("--max-retries", type=int, default=6,
+                   help="openai backend: retries per request on 429 (after Retry-After), 5xx, timeouts and dropped "
+                        "connections; then the run stops (exit 1), keeping what was judged")
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm backend: GPUs per model")
     p.add_argument("--max-model-len", type=int, help="vllm backend: context length")
     p.add_argument("--limit", type=int, help="score only the first N items")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: drop a partial run and overwrite --out instead of resuming")
     p.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
                    help="passed to the backend's constructor: vllm.LLM (e.g. compilation_config=0, "
                         "gpu_memory_utilization=0.8) or HFBackend (e.g. dtype=bfloat16, batch_size=16); repeatable")
