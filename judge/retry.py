@@ -131,7 +131,7 @@ class Retrier:
             except openai.APITimeoutError:
                 cause, detail = "timeout", f"no answer within {self.timeout:g} s"
             except openai.APIConnectionError as e:
-                cause, detail = "connection", str(e.__cause__ or e)
+                cause, detail = "connection", f"connection failed: {e.__cause__ or e}"
             except BadReply as e:
                 cause, detail = "server_error", str(e)
             if attempt == self.policy.max_retries:

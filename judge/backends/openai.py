@@ -39,7 +39,7 @@ class OpenAIBackend:
         self.timeout = timeout
         self.client = client
         endpoint = Endpoint("the judge", self.base_url, model, "--model", "--base-url",
-                            "verdicts received so far are kept, rerun to judge the rest")
+                            "nothing more is sent")
         self.retrier = Retrier(endpoint, retry, timeout=timeout, error=BackendError)
 
     def _new_client(self):
