@@ -2,7 +2,9 @@
 
 Gold comes from items carrying `winner`/`score`, bare `{id, winner|score}` rows, or another judge's
 verdicts (e.g. the teacher's); any `data convert` source format can be read directly too.
-Ids missing on either side are counted and listed, never silently dropped.
+Ids missing on either side are counted and listed, never silently dropped. What cannot give a
+right number is refused (InputError, exit 2): an empty file, a duplicate id, predictions and gold
+with no id in common, pointwise predictions against pairwise gold or the reverse.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ import numpy as np
 
 from . import metrics as M
 from .convert import IMPORTERS, convert_records
-from .errors import InputError
-from .jsonl import iter_json_rows
+from .errors import ConfigError, InputError
+from .jsonl import iter_json_rows, read_items
 from .records import PairItem, RowError, SingleItem, Verdict, from_row, item_from_row, normalize_winner
 from .templates import winner_from_scores
 
 HEADLINE_PAIRWISE = ["n", "accuracy", "precision", "recall", "f1", "consistency", "prefer_first_rate",
-                     "prefer_second_rate", "parse_failure_rate"]
+                     "prefer_second_rate", "parse_failure_rate", "prefer_longer_rate", "gold_prefer_longer_rate"]
 HEADLINE_POINTWISE = ["n", "pearson", "spearman", "kendall", "parse_failure_rate"]
 FORMATS = ["jsonl", *IMPORTERS]
+NO_LENGTHS = ("length bias needs the answers: the gold file holds bare labels or verdicts, so pass "
+              "--items ITEMS.jsonl (the items these labels belong to)")
 
 
 @dataclass
@@ -34,6 +38,31 @@ class Gold:
     model: str | None = None
     category: str | None = None
     question: str | None = None
+    lengths: tuple[int, int] | None = None  # characters of answer1, answer2 (pairwise items only)
+    line: int | None = None  # where the label was read (for messages)
+
+    @property
+    def mode(self) -> str:
+        return "pairwise" if self.winner is not None else "pointwise"
+
+
+@dataclass
+class GoldSet:
+    """One gold file's labels and what every judge is measured against: the mode, the classes
+    macro averages run over, the score range (pointwise `--unparsed`), and the teacher's unparsed
+    verdicts when the gold is another judge's verdicts."""
+
+    path: str
+    labels: dict[str, Gold]
+    mode: str
+    classes: list[str]
+    score_range: tuple[float, float] | None = None
+    teacher: dict | None = None
+
+    @property
+    def unlabelled(self) -> set[str]:
+        """Ids whose teacher verdicts all failed to parse: present in the file, without a label."""
+        return set((self.teacher or {}).get("items_without_label", []))
 
 
 @dataclass
@@ -43,60 +72,66 @@ class Judge:
     name: str
     path: str
     verdicts: dict[str, dict[str, list[Verdict]]] = field(default_factory=dict)
+    rows: list[tuple[int, Verdict]] = field(default_factory=list)  # (line, verdict) in file order, for messages
 
     def all(self) -> list[Verdict]:
         return [v for orders in self.verdicts.values() for vs in orders.values() for v in vs]
 
 
 # ---- loading ----------------------------------------------------------------------------------
-def _gold_from_record(record) -> Gold | None:
-    if isinstance(record, PairItem):
-        return Gold(record.id, winner=record.winner, model=None, category=record.category, question=record.question)
-    if isinstance(record, SingleItem):
-        return Gold(record.id, score=record.score, model=record.model, category=record.category, question=record.question)
-    return None
-
-
-def load_gold(path: str, fmt: str = "jsonl") -> dict[str, Gold]:
-    """Gold labels by id. Verdict rows (a teacher as gold) are reduced per item: both orders agreeing
-    (PandaLM's swap protocol; a conflict is a tie), unparsed verdicts skipped."""
+def _numbered(path: str, fmt: str, parse_row) -> list[tuple[int, object]]:
+    """(line, record) for every row of `path`: JSONL through `parse_row`, any other format through
+    its importer (numbered by row). An empty file is refused."""
     if fmt != "jsonl":
-        records = convert_records(fmt, path)
+        numbered = list(enumerate(convert_records(fmt, path), start=1))
     else:
-        records = []
+        numbered = []
         for number, row in iter_json_rows(path):
             try:
-                if isinstance(row, dict) and "order" in row and "raw" in row:
-                    records.append(from_row(Verdict, row, extra_to_meta=False))
-                elif isinstance(row, dict) and ("question" in row):
-                    records.append(item_from_row(row))
-                elif isinstance(row, dict) and "id" in row and ("winner" in row or "score" in row):
-                    records.append(_bare_gold(row))
-                else:
-                    raise RowError("expected an item, a verdict, or a bare {id, winner|score} row")
+                numbered.append((number, parse_row(row)))
             except RowError as e:
                 raise InputError(str(e), path, number) from None
-    gold: dict[str, Gold] = {}
-    teacher: dict[str, dict[str, list[Verdict]]] = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        if isinstance(record, Verdict):
-            if record.parse_ok:
-                teacher[record.id][record.order].append(record)
-        elif isinstance(record, Gold):
-            gold[record.id] = record
-        else:
-            label = _gold_from_record(record)
-            if label.winner is not None or label.score is not None:
-                gold[record.id] = label
-    for item_id, orders in teacher.items():
-        ab = M.majority_label([v.winner for v in orders.get("ab", [])])
-        ba = M.majority_label([v.winner for v in orders.get("ba", [])])
-        scores = [v.score for vs in orders.values() for v in vs if v.score is not None]
-        winner = M.swap_combine([ab], [ba])[0] if ab and ba else ab or ba
-        gold[item_id] = Gold(item_id, winner=winner, score=float(np.mean(scores)) if scores else None)
-    if not gold:
-        raise InputError("no gold labels found (items need `winner` or `score`)", path)
-    return gold
+    if not numbered:
+        raise InputError("the file is empty (no rows)", path)
+    return numbered
+
+
+def _refuse_duplicates(keyed: list[tuple[tuple, int]], path: str, what) -> None:
+    """`keyed` holds (key, line); a key seen twice is refused at its second line."""
+    first: dict[tuple, int] = {}
+    for key, line in keyed:
+        if key in first:
+            raise InputError(f"duplicate {what(key)} (first on line {first[key]})", path, line)
+        first[key] = line
+
+
+def _verdict_key(v: Verdict) -> tuple:
+    return v.id, v.order, v.sample
+
+
+def _describe_verdict_key(key: tuple) -> str:
+    item_id, order, sample = key
+    return f"verdict for id {item_id!r}, order {order}" + (f", sample {sample}" if sample else "")
+
+
+def _gold_row(row):
+    if isinstance(row, dict) and "order" in row and "raw" in row:
+        return from_row(Verdict, row, extra_to_meta=False)
+    if isinstance(row, dict) and "question" in row:
+        return item_from_row(row)
+    if isinstance(row, dict) and "id" in row and ("winner" in row or "score" in row):
+        return _bare_gold(row)
+    raise RowError("expected an item, a verdict, or a bare {id, winner|score} row")
+
+
+def _gold_from_item(record, line: int) -> Gold | None:
+    if isinstance(record, PairItem):
+        return Gold(record.id, winner=record.winner, category=record.category, question=record.question,
+                    lengths=(len(record.answer1), len(record.answer2)), line=line)
+    if isinstance(record, SingleItem):
+        return Gold(record.id, score=record.score, model=record.model, category=record.category,
+                    question=record.question, line=line)
+    return None
 
 
 def _bare_gold(row: dict) -> Gold:
@@ -107,24 +142,145 @@ def _bare_gold(row: dict) -> Gold:
                 model=row.get("model"), category=row.get("category"))
 
 
+def load_gold(path: str, fmt: str = "jsonl") -> GoldSet:
+    """Gold labels by id. Verdict rows (a teacher as gold) are reduced per item: both orders agreeing
+    (PandaLM's swap protocol; a conflict is a tie). Unparsed teacher verdicts are counted in
+    `GoldSet.teacher`; an item none of whose verdicts parsed has no label and is listed there."""
+    numbered = _numbered(path, fmt, _gold_row)
+    labels: dict[str, Gold] = {}
+    teacher: dict[str, dict[str, list[Verdict]]] = defaultdict(lambda: defaultdict(list))
+    label_lines, verdict_lines = [], []
+    teacher_lines: dict[str, int] = {}
+    for line, record in numbered:
+        if isinstance(record, Verdict):
+            verdict_lines.append((_verdict_key(record), line))
+            teacher[record.id][record.order].append(record)
+            teacher_lines.setdefault(record.id, line)
+            continue
+        label_lines.append(((record.id,), line))
+        label = record if isinstance(record, Gold) else _gold_from_item(record, line)
+        label.line = line
+        if label.winner is not None or label.score is not None:
+            labels[record.id] = label
+    _refuse_duplicates(label_lines, path, lambda key: f"id {key[0]!r}")
+    _refuse_duplicates(verdict_lines, path, _describe_verdict_key)
+    label_ids = {key[0] for key, _ in label_lines}
+    both = [i for i in teacher if i in label_ids]
+    if both:
+        raise InputError(f"id {both[0]!r} is both a labelled item and a verdict", path, teacher_lines[both[0]])
+    summary = None
+    if teacher:
+        summary = _teacher_gold(teacher, teacher_lines, labels)
+    if not labels:
+        raise InputError("no gold labels found (items need `winner` or `score`; "
+                         "a teacher's verdicts need at least one that parsed)", path)
+    modes = {g.mode for g in labels.values()}
+    if len(modes) > 1:
+        first = next(g for g in labels.values() if g.mode != next(iter(labels.values())).mode)
+        raise InputError(f"this {first.mode} label (id {first.id!r}) is in a file of "
+                         f"{next(iter(labels.values())).mode} labels: a gold file holds one kind", path, first.line)
+    mode = modes.pop()
+    scores = [g.score for g in labels.values() if g.score is not None]
+    return GoldSet(path=path, labels=labels, mode=mode,
+                   classes=M.gold_classes([g.winner for g in labels.values()]) if mode == "pairwise" else [],
+                   score_range=(float(min(scores)), float(max(scores))) if scores else None, teacher=summary)
+
+
+def _teacher_gold(teacher: dict, lines: dict[str, int], labels: dict[str, Gold]) -> dict:
+    """Reduce a teacher's verdicts to labels (into `labels`) and count what did not parse."""
+    verdicts = [v for orders in teacher.values() for vs in orders.values() for v in vs]
+    without, one_order = [], 0
+    for item_id, orders in teacher.items():
+        parsed = {o: [v for v in vs if v.parse_ok] for o, vs in orders.items()}
+        ab = M.majority_label([v.winner for v in parsed.get("ab", [])])
+        ba = M.majority_label([v.winner for v in parsed.get("ba", [])])
+        scores = [v.score for vs in parsed.values() for v in vs if v.score is not None]
+        winner = M.swap_combine([ab], [ba])[0] if ab and ba else ab or ba
+        if winner is None and not scores:
+            without.append(item_id)
+            continue
+        one_order += len(orders) == 2 and sum(bool(vs) for vs in parsed.values()) == 1
+        labels[item_id] = Gold(item_id, winner=winner, score=float(np.mean(scores)) if scores else None,
+                               line=lines[item_id])
+    failed = [v for v in verdicts if not v.parse_ok]
+    return {
+        "verdicts": len(verdicts), "unparsed": len(failed),
+        "items_without_label": without, "items_one_order_parsed": one_order,
+        "examples": [{"id": v.id, "order": v.order, "error": v.error, "raw": (v.raw or "")[:300]} for v in failed[:5]],
+    }
+
+
+def attach_items(gold: GoldSet, path: str) -> None:
+    """`--items`: the items the gold labels belong to, for gold files that do not carry them (bare
+    labels, a teacher's verdicts). They give answer lengths (length bias), category and question
+    where the label lacks them; every labelled id must have its item."""
+    items = {item.id: (line, item) for line, item in enumerate(read_items(path), start=1)}
+    if not items:
+        raise InputError("the file is empty (no items)", path)
+    missing = [i for i in gold.labels if i not in items]
+    if missing:
+        raise InputError(f"no item for gold id {missing[0]!r} ({len(missing)} of {len(gold.labels)} gold ids "
+                         f"have none; --items must hold the items the gold labels belong to)", path)
+    for item_id, label in gold.labels.items():
+        _, item = items[item_id]
+        if isinstance(item, PairItem) and label.lengths is None:
+            label.lengths = (len(item.answer1), len(item.answer2))
+        label.category = label.category or item.category
+        label.question = label.question or item.question
+        if isinstance(item, SingleItem):
+            label.model = label.model or item.model
+
+
+def _prediction_row(row) -> Verdict:
+    """A verdict row, or a bare `{id, winner}` / `{id, score}` row: a bare label is a parsed verdict."""
+    if isinstance(row, dict) and "raw" not in row and "parse_ok" not in row:
+        row = dict(row)
+        if "score" in row:
+            score = row.pop("score")
+            if score is not None:
+                row["scores"] = [score]
+        verdict = from_row(Verdict, row, extra_to_meta=False)
+        verdict.parse_ok = verdict.winner is not None or bool(verdict.scores)
+        verdict.error = None if verdict.parse_ok else "bare row without a label"
+        return verdict
+    return from_row(Verdict, row, extra_to_meta=False)
+
+
 def load_judge(path: str, fmt: str = "jsonl") -> Judge:
-    if fmt != "jsonl":
-        records = convert_records(fmt, path)
-        if not all(isinstance(r, Verdict) for r in records):
-            raise InputError(f"format {fmt} does not hold verdicts; use it for --gold-format", path)
-    else:
-        records = []
-        for number, row in iter_json_rows(path):
-            try:
-                records.append(from_row(Verdict, row, extra_to_meta=False))
-            except RowError as e:
-                raise InputError(str(e), path, number) from None
-    judge = Judge(name="", path=path)
-    for v in records:
+    numbered = _numbered(path, fmt, _prediction_row)
+    if not all(isinstance(r, Verdict) for _, r in numbered):
+        raise InputError(f"format {fmt} does not hold verdicts; use it for --gold-format", path)
+    _refuse_duplicates([(_verdict_key(v), line) for line, v in numbered], path, _describe_verdict_key)
+    judge = Judge(name="", path=path, rows=numbered)
+    for _, v in numbered:
         judge.verdicts.setdefault(v.id, {}).setdefault(v.order, []).append(v)
-    names = Counter(v.judge for v in records if v.judge)
+    names = Counter(v.judge for _, v in numbered if v.judge)
     judge.name = names.most_common(1)[0][0] if names else Path(path).stem
     return judge
+
+
+def _verdict_mode(v: Verdict) -> str | None:
+    if not v.parse_ok:
+        return None
+    if v.winner is not None or (v.scores and len(v.scores) == 2):
+        return "pairwise"
+    return "pointwise" if v.score is not None else None
+
+
+def check_matches(judge: Judge, gold: GoldSet) -> list[str]:
+    """Refuse predictions that cannot be measured against this gold; return the ids both hold."""
+    for line, v in judge.rows:
+        mode = _verdict_mode(v)
+        if mode and mode != gold.mode:
+            kind = "a winner" if mode == "pairwise" else "a single score"
+            raise InputError(f"a {mode} verdict ({kind}), but the gold file {gold.path} holds {gold.mode} labels",
+                             judge.path, line)
+    common = [i for i in gold.labels if i in judge.verdicts]
+    if not common:
+        pred_id, gold_id = next(iter(judge.verdicts)), next(iter(gold.labels))
+        raise InputError(f"no id in common with the gold file {gold.path}: predictions have e.g. {pred_id!r}, "
+                         f"gold has e.g. {gold_id!r} (are they about the same items?)", judge.path)
+    return common
 
 
 # ---- per-judge metrics --------------------------------------------------------------------------
@@ -141,8 +297,9 @@ def _winner(vs: list[Verdict], threshold: float) -> str | None:
     return M.majority_label(labels)
 
 
-def _parsing(judge: Judge, limit: int = 5) -> dict:
-    verdicts = judge.all()
+def _parsing(judge: Judge, ids: list[str], limit: int = 5) -> dict:
+    """Every verdict of the evaluated items (all orders and samples), and the first failures."""
+    verdicts = [v for i in ids for vs in judge.verdicts[i].values() for v in vs]
     failed = [v for v in verdicts if not v.parse_ok]
     return {
         "verdicts": len(verdicts),
@@ -152,117 +309,180 @@ def _parsing(judge: Judge, limit: int = 5) -> dict:
     }
 
 
-def pairwise_metrics(judge: Judge, gold: dict[str, Gold], ids: list[str], *, unparsed: str, threshold: float,
+def pairwise_metrics(judge: Judge, gold: GoldSet, ids: list[str], *, unparsed: str, threshold: float,
                      n_resamples: int, seed: int) -> dict:
-    ab = [_winner(judge.verdicts[i].get("ab", []), threshold) if "ab" in judge.verdicts[i] else None for i in ids]
-    ba = [_winner(judge.verdicts[i].get("ba", []), threshold) if "ba" in judge.verdicts[i] else None for i in ids]
-    has_ab = [("ab" in judge.verdicts[i]) for i in ids]
-    has_ba = [("ba" in judge.verdicts[i]) for i in ids]
-    labels = [gold[i].winner for i in ids]
+    orders = {o: [_winner(judge.verdicts[i][o], threshold) if o in judge.verdicts[i] else None for i in ids]
+              for o in ("ab", "ba")}
+    has = {o: [o in judge.verdicts[i] for i in ids] for o in ("ab", "ba")}
+    labels = [gold.labels[i].winner for i in ids]
     # JudgeLM headline: the verdicts in the order given; items judged only swapped count with those.
-    first = [a if ha else b for a, b, ha in zip(ab, ba, has_ab)]
-    out = M.classification(labels, first, unparsed=unparsed, n_resamples=n_resamples, seed=seed)
-    both = [i for i, (ha, hb) in enumerate(zip(has_ab, has_ba)) if ha and hb]
+    first = [a if ha else b for a, b, ha in zip(orders["ab"], orders["ba"], has["ab"])]
+    out = M.classification(labels, first, unparsed=unparsed, labels=gold.classes, n_resamples=n_resamples, seed=seed)
+    both = [k for k in range(len(ids)) if has["ab"][k] and has["ba"][k]]
     out.update({k: None for k in ("consistency", "prefer_first_rate", "prefer_second_rate")})
     if both:
-        cons = M.consistency([ab[i] for i in both], [ba[i] for i in both], unparsed=unparsed)
+        ab, ba = [orders["ab"][k] for k in both], [orders["ba"][k] for k in both]
+        cons = M.consistency(ab, ba, unparsed=unparsed)
         out.update({k: cons[k] for k in ("consistency", "prefer_first_rate", "prefer_second_rate")})
         out["position_bias"] = cons
-        combined = M.swap_combine([ab[i] for i in both], [ba[i] for i in both])
-        out["swap_protocol"] = M.classification([labels[i] for i in both], combined, unparsed=unparsed,
-                                                n_resamples=n_resamples, seed=seed)
-    parsing = _parsing(judge)
-    out["parse_failure_rate"] = parsing["rate"]
-    out["parsing"] = parsing
+        out["swap_protocol"] = M.classification([labels[k] for k in both], M.swap_combine(ab, ba), unparsed=unparsed,
+                                                labels=gold.classes, n_resamples=n_resamples, seed=seed)
+    out["parsing"] = _parsing(judge, ids)
+    picks = [[orders[o][k] for o in ("ab", "ba") if has[o][k]] for k in range(len(ids))]
+    bias = length_bias(gold, ids, picks, first, unparsed=unparsed, n_resamples=n_resamples, seed=seed)
+    out.update(bias)
+    if bias["length_bias"]["available"]:
+        out.setdefault("ci95", {}).update({"prefer_longer_rate": bias["length_bias"]["judge"]["ci95"],
+                                           "gold_prefer_longer_rate": bias["length_bias"]["gold"]["ci95"]})
+    categories = [gold.labels[i].category for i in ids]
+    if any(categories):
+        out["category_level"] = {"by": "category", "categories": M.agreement_by_group(
+            labels, first, [c or "(none)" for c in categories], unparsed=unparsed, n_resamples=n_resamples, seed=seed)}
     calibration = _calibration(judge, gold, ids)
     if calibration:
         out["calibration"] = calibration
     return out
 
 
-def _calibration(judge: Judge, gold: dict[str, Gold], ids: list[str]) -> dict | None:
+def length_bias(gold: GoldSet, ids: list[str], picks: list[list[str | None]], first: list[str | None], *,
+                unparsed: str, n_resamples: int, seed: int) -> dict:
+    """`prefer_longer_rate` (all of the judge's verdicts, both orders where judged, so a pure position
+    bias reads as 0.5), `gold_prefer_longer_rate` on the same items, and the headline agreement split
+    by whether the gold winner is the longer or the shorter answer. Needs the answers' lengths."""
+    if any(gold.labels[i].lengths is None for i in ids):
+        return {"prefer_longer_rate": None, "gold_prefer_longer_rate": None,
+                "length_bias": {"available": False, "reason": NO_LENGTHS}}
+    longer = [M.longer_answer(*gold.labels[i].lengths) for i in ids]
+    labels = [gold.labels[i].winner for i in ids]
+    judge_side = M.prefer_longer(picks, longer, n_resamples=n_resamples, seed=seed)
+    gold_side = M.prefer_longer([[g] for g in labels], longer, n_resamples=n_resamples, seed=seed)
+    split = {}
+    for name, wanted in (("gold_longer", True), ("gold_shorter", False)):
+        keep = [k for k in range(len(ids)) if longer[k] and labels[k] in ("1", "2") and (labels[k] == longer[k]) == wanted]
+        split[name] = M.agreement([labels[k] for k in keep], [first[k] for k in keep], unparsed=unparsed,
+                                  n_resamples=n_resamples, seed=seed)
+    split["not_split"] = {"gold_tie": sum(g == "tie" for g in labels),
+                          "equal_length": sum(lg is None and g != "tie" for lg, g in zip(longer, labels))}
+    return {
+        "prefer_longer_rate": judge_side["prefer_longer_rate"],
+        "gold_prefer_longer_rate": gold_side["prefer_longer_rate"],
+        "length_bias": {"available": True, "by": "characters", "judge": judge_side, "gold": gold_side,
+                        "agreement_by_gold_winner": split},
+    }
+
+
+def _calibration(judge: Judge, gold: GoldSet, ids: list[str]) -> dict | None:
     """With verdict-token probabilities (logprob mode): is the judge's confidence its accuracy?"""
     confidence, correct = [], []
     for i in ids:
         for v in judge.verdicts[i].get("ab", []) + judge.verdicts[i].get("ba", []):
             probs = (v.logprobs or {}).get("probs")
-            if probs and gold[i].winner:
+            if probs and gold.labels[i].winner:
                 label, p = max(probs.items(), key=lambda kv: kv[1])
                 confidence.append(p)
-                correct.append(label == gold[i].winner)
+                correct.append(label == gold.labels[i].winner)
     return M.expected_calibration_error(confidence, correct) | {"n": len(confidence)} if confidence else None
 
 
-def pointwise_metrics(judge: Judge, gold: dict[str, Gold], ids: list[str], *, n_resamples: int, seed: int) -> dict:
-    pred, kept = [], []
+def _unparsed_score(policy: str, gold_score: float, score_range: tuple[float, float]) -> float | None:
+    """Pointwise `--unparsed`: `tie` is the middle of the gold scores' range (no opinion), `wrong`
+    the end of that range farthest from the gold score, `drop` leaves the item out (None)."""
+    lo, hi = score_range
+    if policy == "tie":
+        return (lo + hi) / 2
+    if policy == "wrong":
+        return lo if abs(gold_score - lo) >= abs(gold_score - hi) else hi
+    return None
+
+
+def pointwise_metrics(judge: Judge, gold: GoldSet, ids: list[str], *, unparsed: str, n_resamples: int, seed: int) -> dict:
+    pred, kept, n_unparsed = [], [], 0
     for i in ids:
         scores = [v.score for vs in judge.verdicts[i].values() for v in vs if v.parse_ok and v.score is not None]
         if scores:  # repeated samples (self-consistency) are averaged
             pred.append(float(np.mean(scores)))
             kept.append(i)
-    g = [float(gold[i].score) for i in kept]
-    out: dict = {"n": len(kept), "n_unparsed": len(ids) - len(kept)}
+            continue
+        n_unparsed += 1
+        fill = _unparsed_score(unparsed, float(gold.labels[i].score), gold.score_range)
+        if fill is not None:
+            pred.append(fill)
+            kept.append(i)
+    labels = [gold.labels[i] for i in kept]
+    g = [float(x.score) for x in labels]
+    out: dict = {"n": len(kept), "n_unparsed": n_unparsed, "unparsed_policy": unparsed,
+                 "parse_failure_rate": round(n_unparsed / len(ids), 6)}
+    if unparsed != "drop":
+        out["unparsed_score"] = ("middle of the gold range" if unparsed == "tie" else "far end of the gold range")
     out.update(M.sample_correlations(g, pred, n_resamples=n_resamples, seed=seed))
-    parsing = _parsing(judge)
-    out["parse_failure_rate"] = parsing["rate"]
     if kept:
         out["mae"] = round(float(np.mean(np.abs(np.array(g) - np.array(pred)))), 6)
         out["mean_pred"], out["mean_gold"] = round(float(np.mean(pred)), 6), round(float(np.mean(g)), 6)
-    models = [gold[i].model for i in kept]
-    if kept and all(models):
-        out["system_level"] = M.system_correlations(g, pred, models)
-    if kept and all(gold[i].question for i in kept):
-        out["group_level"] = {"by": "question", **M.group_correlations(g, pred, [gold[i].question for i in kept])}
-    if kept and all(gold[i].category for i in kept):
-        out["category_level"] = {"by": "category", **M.group_correlations(g, pred, [gold[i].category for i in kept])}
-    out["parsing"] = parsing
+    if kept and all(x.model for x in labels):
+        out["system_level"] = M.system_correlations(g, pred, [x.model for x in labels])
+    if kept and all(x.question for x in labels):
+        out["group_level"] = {"by": "question", **M.group_correlations(g, pred, [x.question for x in labels])}
+    if kept and all(x.category for x in labels):
+        out["category_level"] = {"by": "category", **M.group_correlations(g, pred, [x.category for x in labels])}
+    out["parsing"] = _parsing(judge, ids)
     out["scatter"] = {"gold": g, "pred": pred}
     return out
 
 
+def judge_metrics(judge: Judge, gold: GoldSet, *, unparsed: str, threshold: float, n_resamples: int, seed: int) -> dict:
+    """One judge against the gold: its metrics plus the ids found on one side only."""
+    ids = check_matches(judge, gold)
+    without_label = gold.unlabelled
+    unlabelled = [i for i in judge.verdicts if i in without_label]
+    pred_only = [i for i in judge.verdicts if i not in gold.labels and i not in without_label]
+    gold_only = [i for i in gold.labels if i not in judge.verdicts]
+    if gold.mode == "pairwise":
+        m = pairwise_metrics(judge, gold, ids, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed)
+    else:
+        m = pointwise_metrics(judge, gold, ids, unparsed=unparsed, n_resamples=n_resamples, seed=seed)
+    m["missing"] = {
+        "in_gold_not_pred": len(gold_only), "in_pred_not_gold": len(pred_only),
+        "in_pred_gold_unparsed": len(unlabelled),
+        "examples_gold_only": gold_only[:10], "examples_pred_only": pred_only[:10],
+        "examples_gold_unparsed": unlabelled[:10],
+    }
+    m["judge"], m["predictions"] = judge.name, judge.path
+    return m
+
+
 # ---- the verb -----------------------------------------------------------------------------------
 def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, *, pred_format: str = "jsonl",
-             gold_format: str = "jsonl", unparsed: str = "tie", threshold: float = 0.0, n_resamples: int = 1000,
-             seed: int = 0, plots: bool = True) -> dict:
+             gold_format: str = "jsonl", items_path: str | None = None, unparsed: str = "tie", threshold: float = 0.0,
+             n_resamples: int = 1000, seed: int = 0, plots: bool = True) -> dict:
     """Evaluate one or several judges against gold; write metrics.json, report.md and PNGs to `out_dir`.
 
     With several prediction files the top level holds the first judge's headline, `judges` holds
     every judge's metrics, and `between_judges` their agreement and Cohen's kappa."""
     if unparsed not in M.UNPARSED_POLICIES:
-        raise InputError(f"--unparsed must be one of {', '.join(M.UNPARSED_POLICIES)}")
+        raise ConfigError(f"--unparsed must be one of {', '.join(M.UNPARSED_POLICIES)}")
     gold = load_gold(gold_path, gold_format)
-    mode = "pairwise" if any(g.winner is not None for g in gold.values()) else "pointwise"
+    if items_path:
+        attach_items(gold, items_path)
     judges = [load_judge(p, pred_format) for p in pred_paths]
     _dedupe_names(judges)
-    results: dict[str, dict] = {}
-    for judge in judges:
-        ids = [i for i in gold if i in judge.verdicts]
-        missing = {
-            "in_gold_not_pred": len([i for i in gold if i not in judge.verdicts]),
-            "in_pred_not_gold": len([i for i in judge.verdicts if i not in gold]),
-            "examples_gold_only": [i for i in gold if i not in judge.verdicts][:10],
-            "examples_pred_only": [i for i in judge.verdicts if i not in gold][:10],
-        }
-        if mode == "pairwise":
-            ids = [i for i in ids if gold[i].winner is not None]
-            m = pairwise_metrics(judge, gold, ids, unparsed=unparsed, threshold=threshold,
-                                 n_resamples=n_resamples, seed=seed)
-        else:
-            ids = [i for i in ids if gold[i].score is not None]
-            m = pointwise_metrics(judge, gold, ids, n_resamples=n_resamples, seed=seed)
-        m["missing"] = missing
-        m["judge"], m["predictions"] = judge.name, judge.path
-        results[judge.name] = m
-    headline_keys = HEADLINE_PAIRWISE if mode == "pairwise" else HEADLINE_POINTWISE
+    results = {j.name: judge_metrics(j, gold, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed)
+               for j in judges}
+    headline_keys = HEADLINE_PAIRWISE if gold.mode == "pairwise" else HEADLINE_POINTWISE
     first = results[judges[0].name]
     report = {k: first.get(k) for k in headline_keys}
-    report.update({"mode": mode, "gold": gold_path, "n_gold": len(gold), "unparsed_policy": unparsed,
+    report.update({"mode": gold.mode, "gold": gold_path, "n_gold": len(gold.labels), "unparsed_policy": unparsed,
                    "threshold": threshold, "bootstrap_resamples": n_resamples})
+    if gold.mode == "pairwise":
+        report["macro_over"] = gold.classes
+    if items_path:
+        report["items"] = items_path
+    if gold.teacher:
+        report["gold_parsing"] = gold.teacher
     if len(judges) == 1:
         report.update({k: v for k, v in first.items() if k not in report})
     else:
         report["judges"] = results
-        report["between_judges"] = between_judges(judges, gold, mode, threshold)
+        report["between_judges"] = between_judges(judges, gold.labels, gold.mode, threshold)
     if out_dir:
         from .report import write_report
 

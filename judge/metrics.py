@@ -31,11 +31,12 @@ def apply_unparsed(gold: Sequence[str], pred: Sequence[str | None], policy: str 
     return list(gold), [fill if p is None else p for p in pred], n_unparsed
 
 
-def present_labels(gold, pred) -> list[str]:
-    """The classes macro averages run over: those of {1, 2, tie} that occur on either side (as
-    scikit-learn does by default), so a test set without ties is not averaged with an empty class;
-    an unparsed prediction under the `wrong` policy counts as an error but is not a class."""
-    seen = set(gold) | set(pred)
+def gold_classes(gold: Sequence[str | None]) -> list[str]:
+    """The classes macro averages run over: those of {1, 2, tie} that occur in the gold labels. The
+    caller passes one gold file's labels, so judges compared side by side are averaged over the same
+    classes; a prediction (a tie the gold never has, an unparsed verdict under any policy) is never
+    a class of its own, only an error."""
+    seen = set(gold)
     return [label for label in LABELS if label in seen]
 
 
@@ -77,18 +78,21 @@ def _num(x) -> float | None:
 
 
 def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed: str = "tie",
-                   n_resamples: int = 1000, seed: int = 0) -> dict:
-    """Accuracy (= agreement), macro precision/recall/F1 over the classes of {1, 2, tie} present,
-    confusion matrix, per-class counts, and bootstrap 95% CIs of the four headline numbers."""
+                   labels: Sequence[str] | None = None, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Accuracy (= agreement), macro precision/recall/F1 over `labels` (default: the classes of
+    `gold`, see `gold_classes`), confusion matrix, per-class counts, and bootstrap 95% CIs of the
+    four headline numbers. `parse_failure_rate` counts over the same items as `accuracy` (all of
+    them, before a `drop` policy removes the unparsed)."""
     from sklearn.metrics import confusion_matrix
 
     n_total = len(gold)
+    labels = list(labels) if labels is not None else gold_classes(gold)
     gold, pred, n_unparsed = apply_unparsed(gold, pred, unparsed)
     g, p = np.array(gold, dtype=object), np.array(pred, dtype=object)
     names = ["accuracy", "precision", "recall", "f1"]
     if len(g) == 0:
-        return {"n": 0, **{k: None for k in names}, "n_unparsed": n_unparsed, "unparsed_policy": unparsed}
-    labels = present_labels(gold, pred)
+        return {"n": 0, **{k: None for k in names}, "n_unparsed": n_unparsed,
+                "parse_failure_rate": _num(n_unparsed / n_total) if n_total else None, "unparsed_policy": unparsed}
     point = _classification_point(g, p, labels)
     ci = bootstrap_ci(lambda idx: _classification_point(g[idx], p[idx], labels), len(g), n_resamples=n_resamples, seed=seed)
     cols = LABELS + ([INVALID] if INVALID in pred else [])
@@ -98,7 +102,7 @@ def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed:
         **{name: _num(v) for name, v in zip(names, point)},
         "ci95": _ci_pairs(names, ci),
         "n_unparsed": n_unparsed,
-        "parse_failure_rate": _num(n_unparsed / n_total) if n_total else None,
+        "parse_failure_rate": _num(n_unparsed / n_total),
         "unparsed_policy": unparsed,
         "macro_over": labels,
         "confusion_matrix": {"labels_gold": LABELS, "labels_pred": cols, "counts": matrix[: len(LABELS)].tolist()},
@@ -117,18 +121,24 @@ def consistency(ab: Sequence[str | None], ba: Sequence[str | None], *, unparsed:
     """JudgeLM's swap consistency. `ab` and `ba` are the two orders' verdicts, both already mapped
     back to the original answers. Consistent: identical win/lose/tie. Of the rest, `prefer_first`
     counts pairs where the answer shown first did better (answer 1 in ab, answer 2 in ba),
-    `prefer_second` the opposite; delta_bias = |first - second|, total_bias = first + second."""
+    `prefer_second` the opposite; delta_bias = |first - second|, total_bias = first + second.
+
+    A pair with both orders unparsed is no evidence of consistency: it stays in `n` (unless the
+    policy is `drop`), is neither consistent nor biased, and is counted as `n_both_unparsed`; so a
+    judge that parses nothing has consistency 0, not 1. With one side unparsed the policy applies
+    (`tie`: it counts as a tie; `wrong`: never consistent)."""
     pairs = list(zip(ab, ba))
     n_unparsed = sum(a is None or b is None for a, b in pairs)
+    n_both_unparsed = sum(a is None and b is None for a, b in pairs)
     if unparsed == "drop":
         pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     elif unparsed == "tie":
-        pairs = [(a or "tie", b or "tie") for a, b in pairs]
+        pairs = [(a, b) if a is None and b is None else (a or "tie", b or "tie") for a, b in pairs]
     n = len(pairs)
     same = first = second = 0
     for a, b in pairs:
         oa, ob = _outcome(a), _outcome(b)
-        if oa is None or ob is None:  # `wrong` policy: an unparsed side is never consistent
+        if oa is None or ob is None:  # both unparsed, or one under the `wrong` policy: never consistent
             continue
         if oa == ob:
             same += 1
@@ -140,6 +150,8 @@ def consistency(ab: Sequence[str | None], ba: Sequence[str | None], *, unparsed:
     return {
         "n": n, "consistency": rate(same), "prefer_first_rate": rate(first), "prefer_second_rate": rate(second),
         "delta_bias": rate(abs(first - second)), "total_bias": rate(first + second), "n_unparsed": n_unparsed,
+        "n_both_unparsed": n_both_unparsed,
+        "both_unparsed_rate": rate(n_both_unparsed) if unparsed != "drop" else (0.0 if n else None),
     }
 
 
@@ -147,6 +159,80 @@ def swap_combine(ab: Sequence[str | None], ba: Sequence[str | None]) -> list[str
     """PandaLM's swap protocol: keep the verdict both orders agree on, a conflict becomes a tie.
     An unparsed side leaves the combination unparsed (the policy decides later)."""
     return [None if a is None or b is None else a if a == b else "tie" for a, b in zip(ab, ba)]
+
+
+def longer_answer(len1: int, len2: int) -> str | None:
+    """"1" or "2": the answer with more characters; None when both are equally long."""
+    return "1" if len1 > len2 else "2" if len2 > len1 else None
+
+
+def rate_with_ci(num: Sequence[float], den: Sequence[float], *, n_resamples: int = 1000, seed: int = 0,
+                 confidence: float = 0.95) -> dict:
+    """sum(num) / sum(den) over items with a percentile-bootstrap CI that resamples items, so the
+    several verdicts of one item (both orders) move together. Items with den 0 carry no weight."""
+    from scipy.stats import bootstrap
+
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    keep = den > 0
+    num, den = num[keep], den[keep]
+    if not len(den):
+        return {"rate": None, "ci95": None}
+    rate = _num(num.sum() / den.sum())
+    if len(den) < 2 or n_resamples <= 0:
+        return {"rate": rate, "ci95": None}
+    result = bootstrap((num, den), lambda a, b, axis=-1: a.sum(axis=axis) / b.sum(axis=axis), paired=True,
+                       vectorized=True, n_resamples=n_resamples, confidence_level=confidence, method="percentile",
+                       rng=np.random.default_rng(seed))
+    return {"rate": rate, "ci95": [_num(result.confidence_interval.low), _num(result.confidence_interval.high)]}
+
+
+def agreement(gold: Sequence[str], pred: Sequence[str | None], *, unparsed: str = "tie", n_resamples: int = 1000,
+              seed: int = 0) -> dict:
+    """Share of items where the prediction equals gold (unparsed ones under the policy), with its CI."""
+    gold, pred, n_unparsed = apply_unparsed(gold, pred, unparsed)
+    hits = [g == p for g, p in zip(gold, pred)]
+    r = rate_with_ci(hits, [1] * len(hits), n_resamples=n_resamples, seed=seed)
+    return {"n": len(hits), "agreement": r["rate"], "ci95": r["ci95"], "n_unparsed": n_unparsed}
+
+
+def agreement_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: Sequence, *, unparsed: str = "tie",
+                       n_resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """`agreement` within each group (e.g. category), largest groups first."""
+    members: dict = defaultdict(list)
+    for i, key in enumerate(groups):
+        members[key].append(i)
+    order = sorted(members, key=lambda k: (-len(members[k]), str(k)))
+    return {str(k): agreement([gold[i] for i in members[k]], [pred[i] for i in members[k]], unparsed=unparsed,
+                              n_resamples=n_resamples, seed=seed) for k in order}
+
+
+def prefer_longer(picks: Sequence[Sequence[str | None]], longer: Sequence[str | None], *, n_resamples: int = 1000,
+                  seed: int = 0) -> dict:
+    """Length (verbosity) bias: the share of non-tie verdicts that pick the longer answer.
+
+    `picks[i]` holds the labels given to item i (one per order judged, or the one gold label);
+    `longer[i]` is "1", "2", or None when both answers are equally long. A tie, an unparsed label
+    (None) or a verdict on two equally long answers picks no longer answer: each is left out of the
+    rate and counted. 0.5 means no length preference."""
+    num, den = [], []
+    counts = {"n_tie": 0, "n_unparsed": 0, "n_equal_length": 0}
+    for labels, long in zip(picks, longer):
+        hit = total = 0
+        for label in labels:
+            if label is None:
+                counts["n_unparsed"] += 1
+            elif label not in ("1", "2"):
+                counts["n_tie"] += 1
+            elif long is None:
+                counts["n_equal_length"] += 1
+            else:
+                total += 1
+                hit += label == long
+        num.append(hit)
+        den.append(total)
+    r = rate_with_ci(num, den, n_resamples=n_resamples, seed=seed)
+    return {"prefer_longer_rate": r["rate"], "ci95": r["ci95"], "n_verdicts": int(sum(den)),
+            "n_longer": int(sum(num)), **counts}
 
 
 def correlations(gold: Sequence[float], pred: Sequence[float]) -> dict:

@@ -1,6 +1,7 @@
 """metrics.json, report.md and PNG plots for `judgeforge eval`. The report puts what a person reads
-first on top: headline numbers with their 95% CIs, then position bias, the swap protocol, the
-confusion matrix, the worst parse failures and the ids missing on either side."""
+first on top: headline numbers with their 95% CIs, then position and length bias, the swap
+protocol, agreement per category, the confusion matrix, the worst parse failures and the ids
+missing on either side."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ def _fmt(x, digits: int = 4) -> str:
 
 
 def _ci(metrics: dict, name: str, section: str = "ci95") -> str:
-    ci = (metrics.get(section) or {}).get(name)
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and None not in ci else "n/a"
+    return _pair((metrics.get(section) or {}).get(name))
 
 
 def _slug(name: str) -> str:
@@ -43,22 +43,27 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
         bias = m.get("position_bias")
         if bias:
             out += ["**Position bias** (both orders judged, JudgeLM's definitions):", "",
-                    "| consistency | prefer first | prefer second | delta bias | total bias | n |", "|---|---|---|---|---|---|",
+                    "| consistency | prefer first | prefer second | delta bias | total bias | both orders unparsed | n |",
+                    "|---|---|---|---|---|---|---|",
                     f"| {_fmt(bias['consistency'])} | {_fmt(bias['prefer_first_rate'])} | {_fmt(bias['prefer_second_rate'])} "
-                    f"| {_fmt(bias['delta_bias'])} | {_fmt(bias['total_bias'])} | {bias['n']} |", ""]
+                    f"| {_fmt(bias['delta_bias'])} | {_fmt(bias['total_bias'])} | {bias.get('n_both_unparsed', 0)} "
+                    f"| {bias['n']} |", ""]
+        out += _length_section(m)
         swap = m.get("swap_protocol")
         if swap:
             out += ["**Swap protocol** (PandaLM: both orders, a conflict counts as tie):", "",
                     "| accuracy | precision | recall | f1 | n |", "|---|---|---|---|---|",
                     f"| {_fmt(swap['accuracy'])} {_ci(swap, 'accuracy')} | {_fmt(swap['precision'])} | "
                     f"{_fmt(swap['recall'])} | {_fmt(swap['f1'])} {_ci(swap, 'f1')} | {swap['n']} |", ""]
+        out += _category_section(m)
         cm = m.get("confusion_matrix")
         if cm:
             out += ["**Confusion matrix** (rows: gold, columns: predicted):", "",
                     "| gold \\ pred | " + " | ".join(cm["labels_pred"]) + " |",
                     "|---|" + "---|" * len(cm["labels_pred"])]
             out += [f"| {g} | " + " | ".join(str(c) for c in row) + " |" for g, row in zip(cm["labels_gold"], cm["counts"])]
-            out += ["", f"Unparsed verdicts: {m.get('n_unparsed', 0)}, counted as `{m.get('unparsed_policy')}`.", ""]
+            out += ["", f"Unparsed verdicts: {m.get('n_unparsed', 0)}, counted as `{m.get('unparsed_policy')}`. "
+                    f"Macro averages over the gold file's classes: {', '.join(m.get('macro_over') or [])}.", ""]
         cal = m.get("calibration")
         if cal:
             out += [f"**Calibration** (verdict-token probabilities): ECE {_fmt(cal['ece'])} over {cal['n']} verdicts.", ""]
@@ -72,8 +77,9 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
                 out += [f"**{title}**: Pearson {_fmt(sec.get('pearson'))}, Spearman {_fmt(sec.get('spearman'))}, "
                         f"Kendall {_fmt(sec.get('kendall'))} ({count} groups).", ""]
         if m.get("mae") is not None:
-            out += [f"Mean absolute error {_fmt(m['mae'])}; mean predicted {_fmt(m['mean_pred'])} vs gold {_fmt(m['mean_gold'])}. "
-                    f"Unparsed (left out of correlations): {m.get('n_unparsed', 0)}.", ""]
+            out += [f"Mean absolute error {_fmt(m['mae'])}; mean predicted {_fmt(m['mean_pred'])} vs gold {_fmt(m['mean_gold'])}.", ""]
+        how = {"drop": "left out of the correlations"}.get(m.get("unparsed_policy"), f"scored as the {m.get('unparsed_score')}")
+        out += [f"Unparsed: {m.get('n_unparsed', 0)} items, {how} (`--unparsed {m.get('unparsed_policy')}`).", ""]
     parsing = m.get("parsing") or {}
     if parsing.get("examples"):
         out += [f"**Parse failures**: {parsing['unparsed']} of {parsing['verdicts']} verdicts. First ones:", "",
@@ -87,9 +93,56 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
         out += [f"**Missing ids**: {miss['in_gold_not_pred']} gold items have no prediction "
                 f"(e.g. {', '.join(miss['examples_gold_only'][:5]) or '-'}); {miss['in_pred_not_gold']} predictions "
                 f"have no gold label (e.g. {', '.join(miss['examples_pred_only'][:5]) or '-'}). Metrics use the ids on both sides.", ""]
+    if miss.get("in_pred_gold_unparsed"):
+        out += [f"**Gold unparsed**: {miss['in_pred_gold_unparsed']} predictions are for items whose gold verdicts all "
+                f"failed to parse (e.g. {', '.join(miss['examples_gold_unparsed'][:5])}); they are not scored.", ""]
     for title, name in plot_names.items():
         out += [f"![{title}]({name})", ""]
     return out
+
+
+def _length_section(m: dict) -> list[str]:
+    bias = m.get("length_bias")
+    if not bias:
+        return []
+    if not bias["available"]:
+        return [f"**Length bias**: not measured; {bias['reason']}.", ""]
+    judge, gold, split = bias["judge"], bias["gold"], bias["agreement_by_gold_winner"]
+    out = ["**Length bias** (share of non-tie verdicts that pick the longer answer, by characters; 0.5 is none):", "",
+           "| | prefer longer | 95% CI | non-tie verdicts | ties | unparsed | equal length |", "|---|---|---|---|---|---|---|"]
+    for name, side in (("judge", judge), ("gold", gold)):
+        out.append(f"| {name} | {_fmt(side['prefer_longer_rate'])} | {_pair(side['ci95'])} | "
+                   f"{side['n_verdicts']} | {side['n_tie']} | {side['n_unparsed']} | {side['n_equal_length']} |")
+    out += ["", "Agreement by the gold winner's length:", "", "| gold winner | n | agreement | 95% CI |", "|---|---|---|---|"]
+    for key, title in (("gold_longer", "the longer answer"), ("gold_shorter", "the shorter answer")):
+        out.append(f"| {title} | {split[key]['n']} | {_fmt(split[key]['agreement'])} | {_pair(split[key]['ci95'])} |")
+    rest = split["not_split"]
+    out += ["", f"Not split: {rest['gold_tie']} gold ties, {rest['equal_length']} pairs of equally long answers.", ""]
+    return out
+
+
+def _category_section(m: dict) -> list[str]:
+    cats = (m.get("category_level") or {}).get("categories")
+    if not cats:
+        return []
+    out = ["**Agreement per category** (headline verdicts):", "", "| category | n | agreement | 95% CI |", "|---|---|---|---|"]
+    out += [f"| {name.replace('|', '/')} | {c['n']} | {_fmt(c['agreement'])} | {_pair(c['ci95'])} |" for name, c in cats.items()]
+    return out + [""]
+
+
+def _pair(ci) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and None not in ci else "n/a"
+
+
+def _gold_lines(report: dict) -> list[str]:
+    teacher = report.get("gold_parsing")
+    if not teacher:
+        return []
+    line = (f"Gold verdicts: {teacher['unparsed']} of {teacher['verdicts']} did not parse; "
+            f"{len(teacher['items_without_label'])} items have no gold label because none of their verdicts parsed")
+    if teacher["items_without_label"]:
+        line += f" (e.g. {', '.join(teacher['items_without_label'][:5])})"
+    return [line + f"; {teacher['items_one_order_parsed']} items took their label from one order only.", ""]
 
 
 def render_markdown(report: dict, plot_files: dict[str, dict]) -> str:
@@ -98,16 +151,19 @@ def render_markdown(report: dict, plot_files: dict[str, dict]) -> str:
     lines = ["# Judge evaluation", "",
              f"Gold: `{report['gold']}` ({report['n_gold']} labelled items, {mode}). "
              f"Bootstrap CIs: {report['bootstrap_resamples']} resamples.", ""]
+    lines += _gold_lines(report)
     if len(judges) > 1:
         lines += ["## Judges side by side", ""]
         if mode == "pairwise":
-            lines += ["| judge | n | accuracy (95% CI) | f1 (95% CI) | consistency | prefer first | prefer second | parse failures |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += ["| judge | n | accuracy (95% CI) | f1 (95% CI) | consistency | prefer first | prefer second "
+                      "| prefer longer (95% CI) | gold prefer longer | parse failures |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
             for name, m in judges.items():
                 lines.append(f"| {name} | {m.get('n')} | {_fmt(m.get('accuracy'))} {_ci(m, 'accuracy')} | "
                              f"{_fmt(m.get('f1'))} {_ci(m, 'f1')} | {_fmt(m.get('consistency'))} | "
                              f"{_fmt(m.get('prefer_first_rate'))} | {_fmt(m.get('prefer_second_rate'))} | "
-                             f"{_fmt(m.get('parse_failure_rate'))} |")
+                             f"{_fmt(m.get('prefer_longer_rate'))} {_ci(m, 'prefer_longer_rate')} | "
+                             f"{_fmt(m.get('gold_prefer_longer_rate'))} | {_fmt(m.get('parse_failure_rate'))} |")
         else:
             lines += ["| judge | n | pearson (95% CI) | spearman | kendall | system-level pearson | parse failures |",
                       "|---|---|---|---|---|---|---|"]
@@ -125,9 +181,11 @@ def render_markdown(report: dict, plot_files: dict[str, dict]) -> str:
             if between.get("fleiss_kappa") is not None:
                 lines += ["", f"Fleiss' kappa over all judges: {_fmt(between['fleiss_kappa'])} ({between['fleiss_n']} items)."]
         lines.append("")
+    for title, name in plot_files.get("report", {}).items():
+        lines += [f"![{title}]({name})", ""]
     lines += ["## Details", ""]
     for name, m in judges.items():
-        lines += _judge_section(m, mode, plot_files.get(name, {}))
+        lines += _judge_section(m, mode, plot_files.get("judges", {}).get(name, {}))
     return "\n".join(lines) + "\n"
 
 
@@ -137,6 +195,7 @@ def _save(fig, path: Path) -> None:
 
 
 def write_plots(report: dict, out: Path) -> dict[str, dict]:
+    """The PNGs: {"judges": {name: {title: file}}, "report": {title: file}} (plots over all judges)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,7 +238,33 @@ def write_plots(report: dict, out: Path) -> dict[str, dict]:
             _save(fig, out / names["reliability"])
             plt.close(fig)
         files[name] = names
-    return files
+    overall = {}
+    if _length_bias_plot(judges, out / "length_bias.png", plt):
+        overall["length bias"] = "length_bias.png"
+    return {"judges": files, "report": overall}
+
+
+def _length_bias_plot(judges: dict, path: Path, plt) -> bool:
+    """Each judge's prefer_longer_rate beside the gold labels' on the same items, with 95% CIs."""
+    rows = [(str(name), m["length_bias"]) for name, m in judges.items() if (m.get("length_bias") or {}).get("available")]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(rows) + 1.5), 3.5))
+    width = 0.38
+    for offset, side, color in ((-width / 2, "judge", "tab:blue"), (width / 2, "gold", "tab:gray")):
+        rates = [b[side]["prefer_longer_rate"] for _, b in rows]
+        cis = [b[side]["ci95"] for _, b in rows]
+        err = [[0 if r is None or not c or None in c else r - c[0] for r, c in zip(rates, cis)],
+               [0 if r is None or not c or None in c else c[1] - r for r, c in zip(rates, cis)]]
+        ax.bar([k + offset for k in range(len(rows))], [r or 0 for r in rates], width, yerr=err, capsize=3,
+               color=color, label=side)
+    ax.axhline(0.5, ls="--", color="black", lw=0.8)
+    ax.set_xticks(range(len(rows)), [name for name, _ in rows], fontsize=8)
+    ax.set_ylim(0, 1), ax.set_ylabel("prefer longer rate"), ax.legend(fontsize=8)
+    ax.set_title("length bias: share of non-tie verdicts picking the longer answer", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
+    return True
 
 
 def write_report(report: dict, out_dir: str, *, plots: bool = True) -> None:

@@ -87,11 +87,53 @@ def test_expected_calibration_error():
     assert out["ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.1)
 
 
-def test_macro_average_skips_a_class_absent_on_both_sides():
+def test_macro_average_runs_over_the_gold_classes_only():
     gold, pred = ["1", "2", "1", "2"], ["1", "2", "1", "1"]
     out = M.classification(gold, pred, n_resamples=0)
     assert out["macro_over"] == ["1", "2"]
     assert out["f1"] == pytest.approx(f1_score(gold, pred, average="macro"), abs=1e-6)
-    # a predicted tie that gold never has is a class, with precision 0
+    # a predicted tie that gold never has is an error, not a class of its own
     out = M.classification(gold, ["1", "2", "tie", "2"], n_resamples=0)
-    assert out["macro_over"] == ["1", "2", "tie"]
+    assert out["macro_over"] == ["1", "2"]
+    assert out["f1"] == pytest.approx(f1_score(gold, ["1", "2", "tie", "2"], labels=["1", "2"], average="macro"))
+    # nor is an unparsed verdict, under any policy
+    for policy in M.UNPARSED_POLICIES:
+        assert M.classification(gold, ["1", None, "1", "2"], unparsed=policy, n_resamples=0)["macro_over"] == ["1", "2"]
+    # the caller fixes the class set (one per gold file), whatever this subset holds
+    assert M.classification(["1", "1"], ["1", "2"], labels=["1", "2", "tie"], n_resamples=0)["macro_over"] == ["1", "2", "tie"]
+
+
+def test_both_orders_unparsed_is_not_consistent():
+    out = M.consistency([None, None, None], [None, None, None])
+    assert out["consistency"] == 0.0 and out["n_both_unparsed"] == 3 and out["both_unparsed_rate"] == 1.0
+    assert out["prefer_first_rate"] == 0.0 and out["prefer_second_rate"] == 0.0
+    # one side unparsed follows the policy: a tie under `tie`, never consistent under `wrong`
+    assert M.consistency(["tie", "1"], [None, None])["consistency"] == 0.5
+    assert M.consistency(["tie", "1"], [None, None], unparsed="wrong")["consistency"] == 0.0
+    assert M.consistency(["1", None], ["1", None], unparsed="drop")["consistency"] == 1.0
+
+
+def test_prefer_longer_by_hand():
+    # item:   a: 1 longer, b: 2 longer, c: equal, d: 1 longer, e: 2 longer, f: 1 longer
+    longer = ["1", "2", None, "1", "2", "1"]
+    picks = [["1", "1"], ["2", "2"], ["1", "2"], ["tie", "1"], [None, "2"], ["1", "2"]]
+    out = M.prefer_longer(picks, longer, n_resamples=0)
+    # longer picked: a 2/2, b 2/2, d 1/1, e 1/1, f 1/2 -> 7 of 8; c's two verdicts have no longer answer
+    assert out["prefer_longer_rate"] == pytest.approx(7 / 8)
+    assert (out["n_verdicts"], out["n_longer"], out["n_tie"], out["n_unparsed"], out["n_equal_length"]) == (8, 7, 1, 1, 2)
+    # a judge that always picks the answer shown first has no length preference over both orders
+    always_first = [["1", "2"]] * 6
+    assert M.prefer_longer(always_first, longer, n_resamples=0)["prefer_longer_rate"] == 0.5
+
+
+def test_rate_ci_resamples_items_and_brackets_the_rate():
+    out = M.prefer_longer([["1", "1"], ["2", "1"], ["1", "tie"]] * 20, ["1", "2", "1"] * 20, n_resamples=300)
+    lo, hi = out["ci95"]
+    assert out["prefer_longer_rate"] == pytest.approx(0.8)  # per triple: 2/2 + 1/2 + 1/1 (the tie left out)
+    assert lo < 0.8 < hi
+
+
+def test_agreement_by_group():
+    out = M.agreement_by_group(["1", "2", "1", "tie"], ["1", None, "2", "tie"], ["a", "a", "b", "b"], n_resamples=0)
+    assert out == {"a": {"n": 2, "agreement": 0.5, "ci95": None, "n_unparsed": 1},
+                   "b": {"n": 2, "agreement": 0.5, "ci95": None, "n_unparsed": 0}}
