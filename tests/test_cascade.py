@@ -2,105 +2,27 @@
 that returns verdict-token logprobs) confident and right on most items and a coin flip on the rest,
 and an always-right teacher (judge.testing.fake_openai)."""
 
-import hashlib
 import json
-import math
-import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from judge.calibrate import ESCALATE_ALL, calibrate
 from judge.cascade import CascadeConfig, output_paths, run_cascade
 from judge.errors import ConfigError
-from judge.jsonl import read_jsonl, write_jsonl
-from judge.records import PairItem, Verdict, from_row
+from judge.jsonl import read_jsonl
+from judge.records import Verdict, from_row
 from judge.score import ScoreConfig, score
+from judge.testing.cascade_scenario import local_belief, make_items, teacher_reply
 from judge.testing.fake_openai import FakeOpenAI
+from judge.testing.logprob_judge import LogprobJudge
 
 TEACHER = "teacher-model"
 
 
-def good_position(prompt: str) -> str:
-    return "1" if prompt.index("GOOD") < prompt.index("bad") else "2"
-
-
-def local_choice(prompt: str) -> tuple[str, float]:
-    """Easy items: the good answer, with probability 0.90-0.99. Hard items: a coin flip (per prompt,
-    so the two orders often disagree) with probability 0.50-0.60."""
-    u = hashlib.sha256(prompt.encode()).digest()
-    if "(hard)" in prompt:
-        return ("1" if u[0] % 2 else "2"), 0.5 + 0.1 * u[1] / 255
-    return good_position(prompt), 0.9 + 0.09 * u[1] / 255
-
-
-class _LocalHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with self.server.lock:
-            self.server.requests += 1
-        token, p = local_choice(body["messages"][-1]["content"])
-        other = "2" if token == "1" else "1"
-        top = [{"token": token, "logprob": math.log(p), "bytes": None},
-               {"token": other, "logprob": math.log(1 - p), "bytes": None}]
-        reply = {"id": "chatcmpl-local", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": token},
-                              "logprobs": {"content": [{"token": token, "logprob": math.log(p), "bytes": None,
-                                                        "top_logprobs": top}]}}],
-                 "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-class LocalJudge(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _LocalHandler)
-        self.lock, self.requests = threading.Lock(), 0
-        self.base_url = f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-def teacher_reply(body: dict) -> str:
-    return f"{good_position(body['messages'][-1]['content'])}\n\n### Reason: the right one.\n\n### Reference: -"
-
-
 @pytest.fixture(scope="module")
 def judges():
-    local = LocalJudge()
-    thread = threading.Thread(target=local.serve_forever, daemon=True)
-    thread.start()
-    with FakeOpenAI(reply=teacher_reply, models=(TEACHER,)) as teacher:
+    with LogprobJudge(local_belief) as local, FakeOpenAI(reply=teacher_reply, models=(TEACHER,)) as teacher:
         yield local, teacher
-    local.shutdown()
-    local.server_close()
-
-
-def make_items(path, prefix: str, n: int, seed: int, hard_share: float = 0.25) -> set[str]:
-    """Pairs with gold winners; returns the ids of the hard ones."""
-    rng = random.Random(seed)
-    items, hard = [], set()
-    for i in range(n):
-        is_hard = i < n * hard_share
-        first = rng.random() < 0.5
-        good, bad = f"GOOD answer {prefix}{i}", f"bad answer {prefix}{i}"
-        items.append(PairItem(id=f"{prefix}{i}", question=f"Task {prefix}{i} ({'hard' if is_hard else 'easy'})",
-                              answer1=good if first else bad, answer2=bad if first else good,
-                              winner="1" if first else "2"))
-        if is_hard:
-            hard.add(f"{prefix}{i}")
-    write_jsonl(path, items)
-    return hard
 
 
 def local_config(local, items, out, **overrides) -> ScoreConfig:
