@@ -25,7 +25,7 @@ import torch
 
 from ..errors import ConfigError
 from .base import Generation, GenerationParams, Request
-from .vllm import chat_or_raw
+from .encoding import context_refusal, encode_prompt
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -59,13 +59,6 @@ def load_model(path: str | os.PathLike, *, dtype: str = "auto", device_map=None,
         return AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype], device_map=device_map, **kwargs)
     except OSError as e:
         raise ConfigError(f"cannot load the model from {path}: {e}") from None
-
-
-def encode_prompt(tokenizer, prompt) -> list[int]:
-    """The prompt's token ids as the model sees them (chat template with the generation prompt, else
-    the raw prompt with the tokenizer's special tokens). Training tokenizes its prompts with this too."""
-    text = chat_or_raw(tokenizer, prompt)
-    return tokenizer(text, add_special_tokens=not tokenizer.chat_template)["input_ids"]
 
 
 class HFBackend:
@@ -116,10 +109,7 @@ class HFBackend:
     def _refusal(self, request: Request, ids: list[int]) -> str | None:
         if request.adapter not in (None, self.name):
             return f"this backend serves only {self.name}; adapter {request.adapter!r} is not loaded"
-        if self.max_context and len(ids) + request.params.max_tokens > self.max_context:
-            return (f"prompt of {len(ids)} tokens + {request.params.max_tokens} to generate exceeds the model "
-                    f"context of {self.max_context}")
-        return None
+        return context_refusal(ids, request.params.max_tokens, self.max_context)
 
     @contextlib.contextmanager
     def _inference(self):

@@ -2,8 +2,10 @@
 
 One engine per backend; LoRA through `LoRARequest`; structured outputs for `verdict` mode; top
 logprobs for `logprob` mode; prefix caching on, so the two orders of a pair (and every item of a
-template) share the prompt's common beginning. Prompts too long for the context become
-per-request errors instead of failing the whole batch.
+template) share the prompt's common beginning. Prompts go to the engine as token ids
+(`judge.backends.encoding.encode_prompt`, the ids the judge was trained on), so a chat template that
+starts with BOS gets no second one. Prompts too long for the context become per-request errors
+instead of failing the whole batch.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from ..adapters import adapter_rank, vllm_lora_rank
 from .base import Generation, GenerationParams, Request
+from .encoding import context_refusal, encode_prompt
 
 
 SMALL_CPU_HOST = 4  # cores
@@ -38,14 +41,6 @@ def engine_env() -> dict[str, str]:
             and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ):
         return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     return {}
-
-
-def chat_or_raw(tokenizer, prompt) -> str:
-    """The prompt text the model sees: the chat template applied to the messages where the tokenizer
-    has one, else the template's raw completion prompt (JudgeLM/PandaLM-style base models)."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
-    return prompt.text
 
 
 class VLLMBackend:
@@ -84,21 +79,21 @@ class VLLMBackend:
         )
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        from vllm.inputs import TokensPrompt
+
         results: list[Generation | None] = [None] * len(requests)
-        texts, sampling, index = [], [], []
+        prompts, sampling, index = [], [], []
         for i, request in enumerate(requests):
-            text = chat_or_raw(self.tokenizer, request.prompt)
-            n_tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-            if n_tokens + request.params.max_tokens > self.max_model_len:
-                results[i] = Generation(text="", usage={"prompt_tokens": n_tokens, "completion_tokens": 0},
-                                        error=f"prompt of {n_tokens} tokens + {request.params.max_tokens} to generate "
-                                              f"exceeds the model context of {self.max_model_len}")
+            ids = encode_prompt(self.tokenizer, request.prompt)
+            error = context_refusal(ids, request.params.max_tokens, self.max_model_len)
+            if error:
+                results[i] = Generation(text="", usage={"prompt_tokens": len(ids), "completion_tokens": 0}, error=error)
                 continue
-            texts.append(text)
+            prompts.append(TokensPrompt(prompt_token_ids=ids))  # as they are: vLLM adds no special tokens to ids
             sampling.append(self._sampling(request.params))
             index.append(i)
-        if texts:
-            outputs = self.llm.generate(texts, sampling, lora_request=self.lora, use_tqdm=False)
+        if prompts:
+            outputs = self.llm.generate(prompts, sampling, lora_request=self.lora, use_tqdm=False)
             for i, output in zip(index, outputs):
                 results[i] = _generation(output)
         return results
