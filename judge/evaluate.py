@@ -278,8 +278,11 @@ def check_matches(judge: Judge, gold: GoldSet) -> list[str]:
     common = [i for i in gold.labels if i in judge.verdicts]
     if not common:
         pred_id, gold_id = next(iter(judge.verdicts)), next(iter(gold.labels))
+        unlabelled = sum(i in gold.unlabelled for i in judge.verdicts)
+        why = (f"; {unlabelled} of its ids are in the gold file, but none of their gold verdicts parsed" if unlabelled
+               else " (are they about the same items?)")
         raise InputError(f"no id in common with the gold file {gold.path}: predictions have e.g. {pred_id!r}, "
-                         f"gold has e.g. {gold_id!r} (are they about the same items?)", judge.path)
+                         f"gold has e.g. {gold_id!r}{why}", judge.path)
     return common
 
 
