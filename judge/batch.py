@@ -235,9 +235,11 @@ class BatchRunner:
                 self.ledger.collected(f.file_id, [(key, CANCELLED, "cancelled before its batch was created")
                                                   for key in self.ledger.requests(f.file_id)])
                 continue
-            batch = await self.client.batches.cancel(batch_id)
+            batch = await self.client.batches.retrieve(batch_id)
+            if batch.status not in FINAL and batch.status != "cancelling":  # a finished batch is just collected
+                batch = await self.client.batches.cancel(batch_id)
+                self.report.cancelled += 1
             self.ledger.set_batch(f.file_id, batch.id, batch.status)
-            self.report.cancelled += 1
         await self._wait(self.ledger.open_files(), reattach=True)
 
     def _admit(self, calls: list[Call]) -> list[Call]:

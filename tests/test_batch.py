@@ -126,3 +126,60 @@ def test_cli_batch_run_prints_what_the_batches_did(items, tmp_path, capsys):
     assert f"batch: {CALLS} requests submitted in 1 new batch(es)" in text
     assert f"error rows: http_500 {failed}; retried live {failed}" in text and "unresolved 0" in text
     assert f"{CALLS - failed} of the replies by batch" in text
+
+
+def test_a_batch_created_but_not_recorded_is_found_instead_of_created_again(items, tmp_path):
+    """A kill between batches.create and recording its id: the rerun finds the batch by its input file."""
+    import openai
+
+    from judge.batch import input_lines, request_body
+    from judge.distill import make_plan
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with FakeOpenAI(reply=prefers_good, batch_delay=0.2) as fake:
+        plan = make_plan(batch_config(fake, items, out))
+        client = openai.OpenAI(base_url=fake.base_url, api_key="unused")
+        uploaded = client.files.create(file=("in.jsonl", b"".join(input_lines(plan, plan.calls))), purpose="batch")
+        ledger = BatchLedger(out / "cache.sqlite")
+        ledger.add_file(uploaded.id, plan.model, {c.key: request_body(plan, c) for c in plan.calls})
+        ledger.close()
+        client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+        stats = distill(batch_config(fake, items, out))
+        served = fake.stats()
+    assert served["batches_created"] == 1 and served["batch_ok"] == CALLS and served["ok"] == 0
+    assert stats["this_run"]["batch"]["reattached"] == 1 and stats["verdicts"] == CALLS
+
+
+def test_rewrite_turns_go_in_a_second_batch_once_their_first_turns_are_answered(tmp_path):
+    from judge.jsonl import write_jsonl
+    from judge.records import SingleItem
+    from test_distill import grader
+
+    path = tmp_path / "single.jsonl"
+    write_jsonl(path, [SingleItem(id="a", question="2+2?", answer="4", reference="4"),
+                       SingleItem(id="b", question="3+3?", answer="6")])
+    with FakeOpenAI(reply=grader) as fake:
+        stats = distill(batch_config(fake, path, tmp_path / "run", template="prometheus-absolute",
+                                     reference_free_rewrite=True))
+        served = fake.stats()
+    assert [b["requests"] for b in stats["batches"]] == [2, 1] and served["ok"] == 0
+    assert stats["rewrites"] == {"due": 1, "answered": 1} and stats["calls"]["by_batch"] == 3
+    assert [(v.id, v.meta.get("variant")) for v in verdicts(tmp_path / "run")] == [
+        ("a", None), ("a", "reference-free"), ("b", None)]
+
+
+def test_max_cost_admits_into_a_batch_only_what_fits(items, tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("teacher: {input: 2000, output: 2000}\n")  # batch: half, about $0.25 a call worst case
+    with FakeOpenAI(reply=prefers_good) as fake:
+        from judge.errors import BudgetExceeded
+
+        with pytest.raises(BudgetExceeded):
+            distill(batch_config(fake, items, tmp_path / "run", model="teacher", prices=str(prices), max_cost=1.2,
+                                 max_tokens=64))
+        stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+        assert 0 < stats["cost_usd"] <= 1.2 and 0 < stats["verdicts"] < CALLS and fake.stats()["ok"] == 0
+        done = distill(batch_config(fake, items, tmp_path / "run", model="teacher", prices=str(prices), max_cost=100,
+                                    max_tokens=64))
+        assert done["verdicts"] == CALLS and fake.stats()["repeated_ok"] == 0

@@ -49,3 +49,11 @@ def test_a_committed_reply_survives_sigkill(tmp_path):
     assert result.returncode == -9
     with ReplyCache(path) as cache:
         assert cache.get("paid") == {"text": "kept"}
+
+
+def test_put_many_stores_rows_at_once_and_keeps_a_reply_already_cached(tmp_path):
+    with ReplyCache(tmp_path / "cache.sqlite") as cache:
+        cache.put("a", "m", {"messages": MESSAGES}, {"text": "first"})
+        cache.put_many([("a", "m", {"messages": MESSAGES}, {"text": "from a batch"}),
+                        ("b", "m", {"messages": MESSAGES}, {"text": "b"})])
+        assert cache.get_many(["a", "b"]) == {"a": {"text": "first"}, "b": {"text": "b"}}

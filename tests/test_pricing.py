@@ -39,3 +39,17 @@ def test_missing_table_given_explicitly_is_an_error(tmp_path):
 
 def test_token_estimate_is_characters_over_four():
     assert estimate_tokens("x" * 400) == 100
+
+
+def test_batch_prices_default_to_half_and_can_be_set_per_model(tmp_path):
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 100_000}
+    assert PriceTable.load().cost("gpt-4o", usage, batch=True) == pytest.approx(3.5 / 2)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("m: {input: 1, output: 4, batch_input: 0.6, batch_output: 2.4}\n")
+    table = PriceTable.load(prices)
+    assert table.cost("m", usage, batch=True) == pytest.approx(0.6 + 0.24)
+    assert table.cost("m", usage) == pytest.approx(1 + 0.4)
+    assert "batch $0.6 / $2.4" in table.describe("m")
+    prices.write_text("m: {input: 1, output: 4, batch_input: -1}\n")
+    with pytest.raises(ConfigError, match="batch_input"):
+        PriceTable.load(prices)

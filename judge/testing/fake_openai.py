@@ -20,6 +20,7 @@ is in_progress); `batch_error_rate` of the rows go to the error file as 500s; wi
 `batch_expire_fraction` the batch expires at `batch_delay` after completing that share, the rest
 written to the error file as `batch_expired`; a cancelled batch keeps the rows finished before the
 cancel. A file over `batch_max_requests` lines, or with a repeated custom_id, fails validation.
+`fake.configure(batch_delay=...)` changes the batch settings of a running server (for new batches).
 
 Run on its own: `python -m judge.testing.fake_openai --config '{"latency": 0.2}'` prints its URL.
 """
@@ -119,6 +120,7 @@ class _State:
         self.rng = random.Random(seed)
         self.files: dict[str, dict] = {}  # file id -> {"purpose", "filename", "content": bytes, "created_at"}
         self.batches: dict[str, dict] = {}  # batch id -> the Batch object plus "_rows" (private, not served)
+        self.batch_settings: dict = {}  # POST /_configure: batch_* fields that override the FakeConfig
 
     def draw(self) -> tuple[float, float]:
         with self.lock:
@@ -209,6 +211,17 @@ def create_app(config: FakeConfig, state: _State) -> FastAPI:
     async def stats():
         return state.snapshot()
 
+    @app.post("/_configure")
+    async def configure(request: Request):
+        fields = await request.json()
+        unknown = set(fields) - {f.name for f in dataclasses.fields(FakeConfig) if f.name.startswith("batch_")}
+        if unknown:
+            return _error(400, f"only batch_* settings can change at run time, not {sorted(unknown)}",
+                          "invalid_request_error")
+        with state.lock:
+            state.batch_settings.update(fields)
+        return {"batch_settings": state.batch_settings}
+
     return app
 
 
@@ -219,6 +232,9 @@ def _batch_routes(app: FastAPI, config: FakeConfig, state: _State, reply: Callab
     """/v1/files and /v1/batches: a batch's rows are decided at create time (reply or 500, and when
     each finishes); its output and error files are written when it reaches a final state."""
     from fastapi.responses import Response
+
+    def setting(name: str):
+        return state.batch_settings.get(name, getattr(config, name))
 
     def new_file(content: bytes, purpose: str, filename: str) -> dict:
         with state.lock:
@@ -238,8 +254,8 @@ def _batch_routes(app: FastAPI, config: FakeConfig, state: _State, reply: Callab
             lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             return [], f"the input file is not valid JSONL ({e})"
-        if len(lines) > config.batch_max_requests:
-            return [], f"the input file has {len(lines)} requests, more than the limit of {config.batch_max_requests}"
+        if len(lines) > setting("batch_max_requests"):
+            return [], f"the input file has {len(lines)} requests, more than the limit of {setting('batch_max_requests')}"
         ids = [line.get("custom_id") for line in lines]
         if len(set(ids)) != len(ids) or None in ids:
             return [], "every line needs a custom_id, unique within the file"
@@ -255,7 +271,7 @@ def _batch_routes(app: FastAPI, config: FakeConfig, state: _State, reply: Callab
         """Advance a batch to where the clock says it is; write its files once it is final."""
         now = time.time()
         if batch["status"] == "in_progress" and now >= batch["_due"]:
-            expiring = config.batch_expire_fraction is not None
+            expiring = batch["_expiring"]
             batch["status"] = "expired" if expiring else "completed"
             batch["expired_at" if expiring else "completed_at"] = int(now)
             finish(batch, now, "batch_expired" if expiring else None)
@@ -338,18 +354,17 @@ def _batch_routes(app: FastAPI, config: FakeConfig, state: _State, reply: Callab
             batch_id = f"batch_fake_{len(state.batches) + 1}"
             state.counts.update(batches_created=1)
             draws = [(state.rng.random(), state.rng.random()) for _ in lines]
-        keep = len(lines) if config.batch_expire_fraction is None else int(len(lines) * config.batch_expire_fraction)
-        span = config.batch_delay * (1 if config.batch_expire_fraction is None else 2)  # unkept rows end after the expiry
-        rows = [{"custom_id": line["custom_id"], "hash": _prompt_hash(line["body"]),
-                 "ok": draws[i][0] >= config.batch_error_rate,
+        delay, expire, error_rate = setting("batch_delay"), setting("batch_expire_fraction"), setting("batch_error_rate")
+        keep = len(lines) if expire is None else int(len(lines) * expire)
+        rows = [{"custom_id": line["custom_id"], "hash": _prompt_hash(line["body"]), "ok": draws[i][0] >= error_rate,
                  "body": _completion(line["body"], reply(line["body"])),
-                 "done_at": now + (config.batch_delay * (i + 1) / max(keep, 1) if i < keep else span + 1)}
+                 "done_at": now + (delay * (i + 1) / max(keep, 1) if i < keep else 2 * delay + 1)}  # after the expiry
                 for i, line in enumerate(lines)]
         batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": file_id,
                  "completion_window": "24h", "status": "in_progress", "created_at": int(now),
                  "in_progress_at": int(now), "expires_at": int(now + 86400), "metadata": body.get("metadata"),
                  "output_file_id": None, "error_file_id": None, "errors": None, "_rows": rows,
-                 "_due": now + config.batch_delay}
+                 "_due": now + delay, "_expiring": expire is not None}
         if invalid:
             batch.update(status="failed", failed_at=int(now), _rows=[],
                          errors={"object": "list", "data": [{"code": "invalid_request", "message": invalid}]})
@@ -455,6 +470,10 @@ class FakeOpenAI:
 
     def stats(self) -> dict:
         return httpx.get(self.base_url.removesuffix("/v1") + "/_stats", timeout=10).json()
+
+    def configure(self, **batch_settings) -> None:
+        """Change batch_* settings of the running server; batches created from now on use them."""
+        httpx.post(self.base_url.removesuffix("/v1") + "/_configure", json=batch_settings, timeout=10).raise_for_status()
 
     def stop(self) -> None:
         if self._server is not None:
