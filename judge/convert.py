@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .jsonl import check_unique_ids, iter_table_rows
 from .records import PairItem, RowError, SingleItem, Verdict, normalize_winner
 from .templates import winner_from_scores
@@ -212,11 +212,34 @@ def convert_records(source_format: str, path: str) -> list[Record]:
     return [record for _, record in numbered]
 
 
-def convert(source_format: str, path: str, out: str) -> dict:
-    """`judgeforge data convert`: write the records as JSONL (atomically); returns counts."""
+WHOLE_TABLE_FORMATS = ("table", "preference")  # read through judge.tables, with the columns named by flags
+
+
+def convert(source_format: str, path: str, out: str, *, fields: dict[str, str] | None = None,
+            labels: dict[str, str] | None = None, seed: int | None = None) -> dict:
+    """`judgeforge data convert`: write the records as JSONL (atomically); returns counts. `fields`
+    (--field) and `labels` (--label) name the columns of `table`; `fields` and `seed` serve `preference`."""
     from .jsonl import write_jsonl
 
-    records = convert_records(source_format, path)
+    if source_format == "table":
+        from .tables import table_items
+
+        if seed is not None:
+            raise ConfigError("--seed draws the answer positions of --from preference; a table keeps its own")
+        records = table_items(path, fields or {}, labels)
+    elif source_format == "preference":
+        from .preference import preference_items
+
+        if labels:
+            raise ConfigError("--label maps gold codes of --from table; a preference row's gold is its chosen answer")
+        records = preference_items(path, fields, seed=seed or 0)
+    else:
+        if seed is not None:
+            raise ConfigError("--seed draws the answer positions of --from preference; other formats keep theirs")
+        if fields or labels:
+            raise ConfigError(f"--field and --label name the columns of --from table or preference; "
+                              f"--from {source_format} knows its columns")
+        records = convert_records(source_format, path)
     count = write_jsonl(out, records)
     labelled = sum(1 for r in records if getattr(r, "winner", None) is not None or getattr(r, "score", None) is not None)
     return {"rows": count, "labelled": labelled, "out": out}

@@ -163,3 +163,18 @@ def test_bom_and_crlf_files_are_read_by_the_verbs(tmp_path, capsys):
     assert main(["eval", "--pred", str(pred), "--gold", str(gold), "--out", str(tmp_path / "e"), "--bootstrap", "0",
                  "--no-plots"]) == 0
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["accuracy"] == 0.5
+
+
+def test_data_convert_imports_datasets_only_for_tables_and_never_torch(tmp_path):
+    (tmp_path / "j.jsonl").write_text('{"question_id": 1, "question_body": "q", "answer1_body": "a", "answer2_body": "b"}\n')
+    (tmp_path / "t.csv").write_text("q,a\nhow?,fine\n")
+    code = (
+        "import sys\nfrom judge.cli import main\n"
+        f"rc = main(['data', 'convert', '--from', 'judgelm', {str(tmp_path / 'j.jsonl')!r}, '--out', {str(tmp_path / 'o1.jsonl')!r}])\n"
+        "print('OLD', sorted(m for m in ('torch', 'datasets') if m in sys.modules), rc)\n"
+        f"rc = main(['data', 'convert', '--from', 'table', {str(tmp_path / 't.csv')!r}, '--field', 'question=q', "
+        f"'--field', 'answer=a', '--out', {str(tmp_path / 'o2.jsonl')!r}])\n"
+        "print('TABLE', sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules), rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "OLD [] 0" in out and "TABLE [] 0" in out
