@@ -199,6 +199,9 @@ def write_curve_plot(cascade: dict, path: Path) -> None:
         ax.plot([cascade["coverage"]], [cascade["agreement"]], "o", color="black",
                 label=f"chosen: threshold {cascade['threshold']:g}")
     ax.set_xlabel("coverage (share judged locally)"), ax.set_ylabel("agreement with gold")
+    # the bound of the first few kept items starts near 0: show the region where the choice is made
+    low = min([cascade["target_agreement"]] + [p["agreement"] for p in curve])
+    ax.set_ylim(max(0.0, low - 0.15), 1.005)
     ax.set_xlim(0, 1), ax.set_title(f"{cascade['judge']} ({cascade['template']}), n = {cascade['n']}", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     with atomic_open(path, "wb") as handle:
