@@ -124,14 +124,11 @@ def _gold_row(row):
     raise RowError("expected an item, a verdict, or a bare {id, winner|score} row")
 
 
-def _gold_from_item(record, line: int) -> Gold | None:
+def _gold_from_item(record: PairItem | SingleItem) -> Gold:
     if isinstance(record, PairItem):
         return Gold(record.id, winner=record.winner, category=record.category, question=record.question,
-                    lengths=(len(record.answer1), len(record.answer2)), line=line)
-    if isinstance(record, SingleItem):
-        return Gold(record.id, score=record.score, model=record.model, category=record.category,
-                    question=record.question, line=line)
-    return None
+                    lengths=(len(record.answer1), len(record.answer2)))
+    return Gold(record.id, score=record.score, model=record.model, category=record.category, question=record.question)
 
 
 def _bare_gold(row: dict) -> Gold:
@@ -158,7 +155,7 @@ def load_gold(path: str, fmt: str = "jsonl") -> GoldSet:
             teacher_lines.setdefault(record.id, line)
             continue
         label_lines.append(((record.id,), line))
-        label = record if isinstance(record, Gold) else _gold_from_item(record, line)
+        label = record if isinstance(record, Gold) else _gold_from_item(record)
         label.line = line
         if label.winner is not None or label.score is not None:
             labels[record.id] = label
@@ -174,12 +171,11 @@ def load_gold(path: str, fmt: str = "jsonl") -> GoldSet:
     if not labels:
         raise InputError("no gold labels found (items need `winner` or `score`; "
                          "a teacher's verdicts need at least one that parsed)", path)
-    modes = {g.mode for g in labels.values()}
-    if len(modes) > 1:
-        first = next(g for g in labels.values() if g.mode != next(iter(labels.values())).mode)
-        raise InputError(f"this {first.mode} label (id {first.id!r}) is in a file of "
-                         f"{next(iter(labels.values())).mode} labels: a gold file holds one kind", path, first.line)
-    mode = modes.pop()
+    mode = next(iter(labels.values())).mode
+    odd = next((g for g in labels.values() if g.mode != mode), None)
+    if odd:
+        raise InputError(f"this {odd.mode} label (id {odd.id!r}) is in a file of {mode} labels: "
+                         f"a gold file holds one kind", path, odd.line)
     scores = [g.score for g in labels.values() if g.score is not None]
     return GoldSet(path=path, labels=labels, mode=mode,
                    classes=M.gold_classes([g.winner for g in labels.values()]) if mode == "pairwise" else [],
@@ -214,7 +210,7 @@ def attach_items(gold: GoldSet, path: str) -> None:
     """`--items`: the items the gold labels belong to, for gold files that do not carry them (bare
     labels, a teacher's verdicts). They give answer lengths (length bias), category and question
     where the label lacks them; every labelled id must have its item."""
-    items = {item.id: (line, item) for line, item in enumerate(read_items(path), start=1)}
+    items = {item.id: item for item in read_items(path)}
     if not items:
         raise InputError("the file is empty (no items)", path)
     missing = [i for i in gold.labels if i not in items]
@@ -222,7 +218,7 @@ def attach_items(gold: GoldSet, path: str) -> None:
         raise InputError(f"no item for gold id {missing[0]!r} ({len(missing)} of {len(gold.labels)} gold ids "
                          f"have none; --items must hold the items the gold labels belong to)", path)
     for item_id, label in gold.labels.items():
-        _, item = items[item_id]
+        item = items[item_id]
         if isinstance(item, PairItem) and label.lengths is None:
             label.lengths = (len(item.answer1), len(item.answer2))
         label.category = label.category or item.category
