@@ -152,3 +152,30 @@ def test_predictions_of_two_judges_are_refused(tmp_path):
     write_jsonl(pred, rows)
     with pytest.raises(InputError, match="one judge"):
         calibrate(pred, gold, target=0.9, risk=0.1, out=str(tmp_path / "c.json"))
+
+
+def test_pointwise_calibration_counts_a_grade_within_half_a_point(tmp_path):
+    """Graded items: the judge is sure (mass 0.95 on one grade) and within half a point of gold on 60
+    items, and spread over distant grades on 20 (expected score 3.2, confidence 0.2: the mass on
+    grade 3; gold 5)."""
+    template = get_template("prometheus-absolute")
+    items, verdicts = [], []
+    for i in range(80):
+        sure = i >= 20
+        probs = {"4": 0.95, "5": 0.05} if sure else {"4": 0.5, "2": 0.3, "3": 0.2}
+        expected = sum(float(k) * p for k, p in probs.items())
+        items.append({"id": f"s{i}", "question": "?", "answer": "a", "score": 4 if sure else 5})
+        verdicts.append(Verdict(id=f"s{i}", scores=[expected], parse_ok=True, judge="grader", template=template.key,
+                                template_hash=template.text_hash,
+                                logprobs={"expected_score": expected, "score_probs": probs}))
+    verdicts.append(Verdict(id="s80", parse_ok=False, error="prompt too long", judge="grader",
+                            template=template.key, template_hash=template.text_hash))
+    items.append({"id": "s80", "question": "?", "answer": "a", "score": 3})
+    write_jsonl(tmp_path / "gold.jsonl", items)
+    write_jsonl(tmp_path / "pred.jsonl", verdicts)
+    cascade = calibrate(str(tmp_path / "pred.jsonl"), str(tmp_path / "gold.jsonl"), target=0.9, risk=0.1,
+                        out=str(tmp_path / "c.json"), plot=False)
+    assert cascade["mode"] == "pointwise" and cascade["swap"] is False
+    assert cascade["met"] and 0.2 < cascade["threshold"] <= 0.95
+    # the failed verdict stays in the denominator and is never kept
+    assert (cascade["n"], cascade["n_accepted"], cascade["agreement"]) == (81, 60, 1.0)
