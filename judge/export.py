@@ -134,10 +134,11 @@ def export_preference(path: str, out: str, *, items: str | None = None, fmt: str
     item a tie or unparsed) is an error, not an empty training set."""
     rows, left_out = preference_rows(path, items=items, fmt=fmt)
     if not rows:
-        raise InputError(f"no preference rows: every item was left out ({_counts(left_out)})", path)
+        raise InputError(f"no preference rows: every item was left out ({describe_left_out(left_out)})", path)
     write_jsonl(out, rows)
     return {"rows": len(rows), "left_out": dict(left_out), "out": out}
 
 
-def _counts(left_out: Counter) -> str:
-    return ", ".join(f"{n} {why}" for why, n in sorted(left_out.items())) or "none"
+def describe_left_out(left_out: dict) -> str:
+    """E.g. "inconsistent 2, ties 3"; "none"."""
+    return ", ".join(f"{why} {n}" for why, n in sorted(left_out.items())) or "none"

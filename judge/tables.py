@@ -101,8 +101,9 @@ def _from_dataset(source: str, stem: str, load, first_position: int = 1) -> Tabl
     """Rows through `load(cache_dir)` (a datasets call); any failure becomes an InputError naming the
     source with the library's own reason."""
     datasets = _datasets()
-    bars_were_on = datasets.is_progress_bar_enabled()
+    bars_were_on, verbosity = datasets.is_progress_bar_enabled(), datasets.logging.get_verbosity()
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors come back as our message, once
     try:
         with tempfile.TemporaryDirectory(prefix="judgeforge-datasets-") as cache:
             dataset = load(cache)
@@ -112,8 +113,9 @@ def _from_dataset(source: str, stem: str, load, first_position: int = 1) -> Tabl
         raise
     except Exception as e:  # pandas, pyarrow and datasets each raise their own kinds for a bad file
         cause = e.__cause__ or e
-        raise InputError(f"cannot read it: {type(cause).__name__}: {cause}", source) from None
+        raise InputError(f"cannot read it: {type(cause).__name__}: {str(cause).strip()}", source) from None
     finally:
+        datasets.logging.set_verbosity(verbosity)
         if bars_were_on:
             datasets.enable_progress_bars()
     return Table(source, stem, columns, [(i, row) for i, row in enumerate(rows, start=first_position)])
@@ -121,7 +123,10 @@ def _from_dataset(source: str, stem: str, load, first_position: int = 1) -> Tabl
 
 def _read_csv(source: str, sep: str) -> Table:
     text = read_text(source)  # refuses a non-UTF-8 byte naming its line
-    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    records = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(records, [])
+    if next(records, None) is None:  # pandas would say "no columns to parse" or "no data"
+        return Table(source, Path(source).stem, header, [])
     names = [name or f"Unnamed: {i}" for i, name in enumerate(header)]  # pandas' name for an empty header cell
     seen: set[str] = set()
     for name in names:

@@ -107,7 +107,7 @@ def test_export_refusals(tmp_path, capsys):
     write_jsonl(tmp_path / "ties.jsonl", [PairItem(id="t", question="q", answer1="a", answer2="b", winner="tie")])
     assert main(["data", "export", "--to", "preference", "--input", str(tmp_path / "ties.jsonl"),
                  "--out", str(tmp_path / "o.jsonl")]) == 2
-    assert "no preference rows: every item was left out (1 ties)" in capsys.readouterr().err
+    assert "no preference rows: every item was left out (ties 1)" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
 
 
@@ -115,4 +115,4 @@ def test_cli_export_prints_what_was_left_out(tmp_path, capsys):
     folder, _ = distill_run(tmp_path)
     out = tmp_path / "prefs.jsonl"
     assert main(["data", "export", "--to", "preference", "--input", str(folder / "verdicts.jsonl"), "--out", str(out)]) == 0
-    assert f"wrote 4 preference rows to {out} (left out: 2 inconsistent, 2 ties, 2 unparsed)" in capsys.readouterr().out
+    assert f"wrote 4 preference rows to {out} (left out: inconsistent 2, ties 2, unparsed 2)" in capsys.readouterr().out

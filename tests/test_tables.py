@@ -119,6 +119,13 @@ def test_csv_bom_crlf_accepted_latin1_and_missing_files_refused(tmp_path):
     path.write_bytes(b"q,a\r\nhow?,fine\r\ncaf\xe9,x\r\n")
     with pytest.raises(InputError, match=r"win.csv:3: not UTF-8"):
         table_items(str(path), {"question": "q", "answer": "a"})
+    path.write_bytes(b"q,a\r\nhow?,fine\r\nx,y,z\r\n")
+    with pytest.raises(InputError, match=r"win.csv: cannot read it: ParserError: .*Expected 2 fields in line 3, saw 3$"):
+        table_items(str(path), {"question": "q", "answer": "a"})
+    for content in (b"", b"q,a\r\n"):
+        path.write_bytes(content)
+        with pytest.raises(InputError, match=r"win.csv: no rows"):
+            table_items(str(path), {"question": "q", "answer": "a"})
     for name in ("nope.csv", "nope.parquet", "nope.jsonl"):
         with pytest.raises(InputError, match=rf"{name}: file not found"):
             table_items(str(tmp_path / name), {"question": "q", "answer": "a"})

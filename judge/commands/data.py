@@ -25,11 +25,10 @@ def cmd_pair(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..export import export_preference
+    from ..export import describe_left_out, export_preference
 
     result = export_preference(args.input, args.out, items=args.items, fmt=args.format)
-    left_out = ", ".join(f"{n} {why}" for why, n in sorted(result["left_out"].items())) or "none"
-    print(f"wrote {result['rows']} preference rows to {args.out} (left out: {left_out})")
+    print(f"wrote {result['rows']} preference rows to {args.out} (left out: {describe_left_out(result['left_out'])})")
     return 0
 
 
