@@ -15,7 +15,9 @@ recorded is looked up by its input_file_id in batches.list). Rows of a batch's e
 the rows an expired batch did not reach, are recorded with their code and retried live
 (`--batch-retry live`) or in one follow-up batch per run (`--batch-retry batch`); what is still
 unanswered after that is counted in stats.json and left for a rerun, never dropped. A cancelled
-batch's unreached rows are not failures: a later `--batch` run submits them again.
+batch's unreached rows are not failures: a later `--batch` run submits them again. A batch that
+fails validation (over the provider's limits, a model without batch support) stops the run with the
+provider's reason; its requests were not run and are submitted again by the next `--batch` run.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 ENDPOINT = "/v1/chat/completions"
 FINAL = ("completed", "failed", "expired", "cancelled")
 RETRY_MODES = ("live", "batch")
-CANCELLED = "batch_cancelled"  # the error code of rows a cancelled batch did not reach: not failures
+CANCELLED = "batch_cancelled"  # rows a cancelled batch did not reach
+REFUSED = "batch_failed"  # rows of a batch that failed validation (never run, not billed)
+NOT_FAILURES = (CANCELLED, REFUSED)  # unanswered, but nothing to retry live: a later --batch run resubmits them
 UPLOAD_TIMEOUT = 600.0  # seconds for one file upload or download (up to 200 MB)
 
 _SCHEMA = """
@@ -122,13 +126,13 @@ class BatchLedger:
             self._db.execute("UPDATE batch_files SET collected = 1 WHERE file_id = ?", (file_id,))
 
     def failed(self, keys: Iterable[str]) -> dict[str, str]:
-        """key -> error code, for the given keys that have an error row other than a cancellation."""
+        """key -> error code, for the given keys with an error row worth retrying (not NOT_FAILURES)."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, str] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
-            rows = self._db.execute(f"SELECT key, code FROM batch_errors WHERE code != ? AND key IN "
-                                    f"({','.join('?' * len(chunk))})", [CANCELLED, *chunk])
+            rows = self._db.execute(f"SELECT key, code FROM batch_errors WHERE code NOT IN (?, ?) AND key IN "
+                                    f"({','.join('?' * len(chunk))})", [*NOT_FAILURES, *chunk])
             found.update(rows)
         return found
 
@@ -208,6 +212,7 @@ class BatchRunner:
         self.max_requests, self.max_bytes = config.batch_max_requests, config.batch_max_bytes
         self.report = BatchReport()
         self.budget_stop = False
+        self.refusals: dict[str, str] = {}  # batch id -> the provider's reason, for batches that failed validation
 
     async def run(self) -> list[Call]:
         await self._wait(self.ledger.open_files(), reattach=True)
@@ -321,10 +326,15 @@ class BatchRunner:
                 bar.set_postfix_str(f"{summary}; done {done} failed {failed}", refresh=False)
                 bar.refresh()
                 if all(state in FINAL for state in states.values()):
-                    return
+                    break
                 await asyncio.sleep(self.poll)
         finally:
             bar.close()
+        refused = [b for b, state in states.items() if state == "failed"]
+        if refused:
+            raise TeacherError(f"batch {', '.join(refused)} failed validation ({self.refusals[refused[0]]}); its "
+                               f"requests were not run: fix the cause (--batch-max-requests and --batch-max-bytes "
+                               f"must be within the provider's limits) and rerun the same command")
 
     async def _collect(self, f: OpenFile, batch) -> None:
         """Store a final batch's replies in the cache and its error rows in the ledger. Every key the
@@ -354,7 +364,9 @@ class BatchRunner:
                     code = str(error.get("code") or f"http_{response.get('status_code')}")
                     errors[key] = (code, str(error.get("message") or ""))
         why = "; ".join(e.message or "" for e in (batch.errors.data or [])) if batch.errors else ""
-        unreached = {"failed": "batch_failed", "cancelled": CANCELLED, "expired": "batch_expired"}.get(
+        if batch.status == "failed":
+            self.refusals[batch.id] = why or "no reason given"
+        unreached = {"failed": REFUSED, "cancelled": CANCELLED, "expired": "batch_expired"}.get(
             batch.status, "missing_from_output")
         for key in requests:
             if key not in replies and key not in errors:

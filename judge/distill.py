@@ -351,12 +351,13 @@ def _distill(plan: Plan) -> dict:
     batch = None
     stopped = None
     try:
-        if config.batch or config.batch_cancel:
+        if (config.batch or config.batch_cancel) and (work or ledger.open_files()):
             batch = BatchRunner(plan, cache, ledger, batch_client(config.teacher), prices, run.budget,
                                 pending=lambda: _pending(plan, _answered(plan, cache)),
                                 spent=lambda: _spent(prices, plan, _answered(plan, cache)))
             work = asyncio.run(run_batches(batch, cancel=config.batch_cancel))  # what is left to send live
             run.budget_stop = batch.budget_stop
+            run.budget.spent, run.budget.reserved = _spent(prices, plan, _answered(plan, cache)), 0.0
         elif work and ledger.open_files():
             raise ConfigError(f"{len(ledger.open_files())} batch(es) submitted by an earlier --batch run in {out} "
                               f"are still open: rerun with --batch to collect them, or --batch-cancel")

@@ -9,7 +9,7 @@ import pytest
 from judge.batch import BatchLedger
 from judge.cli import main
 from judge.distill import distill, estimate
-from judge.errors import ConfigError
+from judge.errors import ConfigError, TeacherError
 from judge.testing.fake_openai import FakeOpenAI
 
 from test_distill import config, items, prefers_good, verdicts  # noqa: F401  (items is a fixture)
@@ -81,11 +81,14 @@ def test_a_job_over_the_per_file_limit_is_split(items, tmp_path):
         stats = distill(batch_config(fake, items, tmp_path / "split", batch_max_requests=5))
         assert [b["requests"] for b in stats["batches"]] == [5, 5, 2]
         assert stats["verdicts"] == CALLS and fake.stats()["batch_ok"] == CALLS
-        # the same job in one file is refused by the server's limit: the split above is what made it pass
-        unsplit = distill(batch_config(fake, items, tmp_path / "one", batch_retry="batch"))
-    assert [b["status"] for b in unsplit["batches"]] == ["failed", "failed"]
-    assert unsplit["this_run"]["batch"]["error_rows"] == {"batch_failed": 2 * CALLS}
-    assert unsplit["verdicts"] == 0 and unsplit["calls"]["missing"] == unsplit["this_run"]["batch"]["unresolved"] == CALLS
+        # the same job in one file is refused by the server's limit: the split above is what made it pass;
+        # the refusal stops the run with the provider's reason, and nothing is sent live instead
+        with pytest.raises(TeacherError, match="failed validation .*more than the limit of 5"):
+            distill(batch_config(fake, items, tmp_path / "one"))
+        assert fake.stats()["ok"] == 0
+    unsplit = json.loads((tmp_path / "one" / "stats.json").read_text())
+    assert [b["status"] for b in unsplit["batches"]] == ["failed"] and unsplit["verdicts"] == 0
+    assert unsplit["this_run"]["stopped"].startswith("TeacherError") and unsplit["calls"]["missing"] == CALLS
     by_bytes = estimate(batch_config(fake, items, tmp_path / "bytes", batch_max_bytes=3000))
     assert by_bytes["batch_files"] > 1
 
