@@ -127,3 +127,22 @@ def test_a_cascade_for_another_judge_or_template_is_refused(judges, calibration,
                     cascade_config(tmp_path / "cascade.json", teacher, tmp_path), progress=False)
     assert teacher.stats()["requests"] == teacher_before  # refused before any teacher call
     assert not (tmp_path / "pred.jsonl").exists()
+
+
+def test_escalation_goes_through_distills_retrying_cached_client(judges, calibration, tmp_path, monkeypatch):
+    """A teacher answering 15% of requests 429 and 10% 500: every escalated call is answered once,
+    the retries are counted, and the final file holds a teacher verdict for each."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    local, _ = judges
+    calibrate(str(calibration / "pred.jsonl"), str(calibration / "items.jsonl"), target=0.99, risk=0.1,
+              out=str(tmp_path / "cascade.json"), plot=False)  # escalates everything
+    make_items(tmp_path / "test.jsonl", "f", 10, seed=5)
+    with FakeOpenAI(reply=teacher_reply, rate_limit_rate=0.15, error_rate=0.10, retry_after=0.01, seed=3) as flaky:
+        settings = cascade_config(tmp_path / "cascade.json", flaky, tmp_path)
+        summary = run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl"), settings,
+                              progress=False)
+        stats = flaky.stats()
+    assert stats["rate_limited"] + stats["server_errors"] > 0 and sum(summary["teacher"]["retries"].values()) > 0
+    assert stats["distinct_ok"] == 20 and stats["repeated_ok"] == 0 and summary["teacher_calls"] == 20
+    final = read_verdicts(tmp_path / "pred.jsonl")
+    assert len(final) == 20 and all(v.judge == TEACHER and v.parse_ok for v in final)
