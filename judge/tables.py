@@ -202,9 +202,13 @@ def _json_safe(value: Any) -> Any:
 
 
 def meta_of(row: dict, used: Iterable[str]) -> dict:
-    """The columns no field took, so nothing in the user's data is lost (empty cells left out)."""
+    """The columns no field took, so nothing in the user's data is lost (empty cells left out). A
+    `meta` object (a file already in judgeforge's format) is merged, not nested."""
     used = set(used)
-    return {column: _json_safe(value) for column, value in row.items() if column not in used and value is not None}
+    meta = {column: _json_safe(value) for column, value in row.items() if column not in used and value is not None}
+    if isinstance(meta.get("meta"), dict):
+        meta = {**meta.pop("meta"), **meta}
+    return meta
 
 
 def parse_assignments(specs: list[str] | None, flag: str, *, split_last: bool = False) -> dict[str, str]:

@@ -71,6 +71,9 @@ def test_a_field_not_named_is_read_from_its_own_column(tmp_path):
     rows = [{"id": "x", "question": "q", "answer1": "a", "answer2": "b", "winner": "Tie", "source": "web"}]
     (item,) = table_items(save(tmp_path, "mine.csv", rows), {})
     assert (item.id, item.winner, item.meta) == ("x", "tie", {"source": "web"})
+    rows = [{**rows[0], "meta": {"annotators": [1, 2]}}]  # judgeforge's own format: meta merged, not nested
+    (item,) = table_items(save(tmp_path, "mine.jsonl", rows), {})
+    assert item.meta == {"annotators": [1, 2], "source": "web"}
 
 
 def test_an_unmapped_label_is_refused_naming_file_row_column_and_the_values_seen(tmp_path):
