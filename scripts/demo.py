@@ -94,9 +94,26 @@ def prepare_data(run: Path, n_distill: int, n_heldout: int) -> tuple[Path, Path]
         print(f"({PANDALM} is absent: using the pairs shipped in examples/pairs.jsonl)")
         items = read_items(ROOT / "examples" / "pairs.jsonl")
         n_distill, n_heldout = len(items) * 2 // 3, len(items) - len(items) * 2 // 3
-    write_jsonl(run / "distill_pairs.jsonl", items[:n_distill])
-    write_jsonl(run / "heldout.jsonl", items[n_distill:n_distill + n_heldout])
+    distill, heldout = split_pairs(items, n_distill, n_heldout)
+    write_jsonl(run / "distill_pairs.jsonl", distill)
+    write_jsonl(run / "heldout.jsonl", heldout)
     return run / "distill_pairs.jsonl", run / "heldout.jsonl"
+
+
+def split_pairs(items: list, n_distill: int, n_heldout: int) -> tuple[list, list]:
+    """About the first `n_distill` pairs to distill and the next `n_heldout` to hold out, whole
+    questions at a time (a question's pairs go where its first pair falls), so no question is on
+    both sides: a held-out score must not measure what the judge saw in training."""
+    by_question: dict[str, list] = {}
+    for item in items:
+        by_question.setdefault(item.question.strip(), []).append(item)
+    distill, heldout = [], []
+    for pairs in by_question.values():
+        if len(distill) < n_distill:
+            distill += pairs
+        elif len(heldout) < n_heldout:
+            heldout += pairs
+    return distill, heldout
 
 
 def main() -> int:

@@ -67,3 +67,37 @@ def test_cli_writes_pairs(answers, tmp_path, capsys):
     items = read_items(out)
     assert len(items) == 20 and all(json.loads(line)["meta"]["answer_ids"] for line in out.read_text().splitlines())
     assert main(["data", "pair", "--answers", *answers, "--out", str(out), "--per-question", "0"]) == 2
+
+
+def demo_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "demo.py"
+    spec = importlib.util.spec_from_file_location("demo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_demo_distils_and_holds_out_pairs_of_different_questions():
+    from judge.records import PairItem
+
+    split_pairs = demo_module().split_pairs
+    items = [PairItem(id=f"p{i}", question=f"Q{i // 3}", answer1="a", answer2="b") for i in range(30)]
+    distill, heldout = split_pairs(items, 10, 9)  # Q3 holds p9..p11: it straddles the slice at 10
+    assert [p.id for p in distill] == [f"p{i}" for i in range(12)] and [p.id for p in heldout][0] == "p12"
+    assert not {p.question for p in distill} & {p.question for p in heldout} and len(heldout) == 9
+
+
+def test_the_demo_split_of_the_pandalm_test_set_shares_no_question():
+    from datafiles import shared_file
+
+    from judge.convert import from_pandalm
+    from judge.jsonl import read_json
+
+    rows = read_json(shared_file("pandalm", "testset-v1.json"))
+    items = [from_pandalm(row, number, "testset-v1") for number, row in enumerate(rows, start=1)]
+    distill, heldout = demo_module().split_pairs(items, 160, 100)  # the demo's defaults
+    assert len(heldout) >= 100 and 160 <= len(distill) < 170
+    assert not {p.question.strip() for p in distill} & {p.question.strip() for p in heldout}
