@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import secrets
 import signal
 import socket
@@ -74,17 +75,36 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+# "ValueError: ...", "torch.OutOfMemoryError: ...", a bare "RuntimeError", after vLLM's prefixes
+# "(EngineCore pid=1) " and "ERROR 11-30 02:31:16 [core.py:1510] ".
+_EXCEPTION_LINE = re.compile(r"^(?:\([^)]*pid=\d+\)\s*)?(?:[A-Z]+ \d\d-\d\d [\d:.]+ \[[^\]]*\]\s*)?"
+                             r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)(?::.*)?)$")
+# What vLLM's processes say after another one failed: the real cause is in an earlier traceback.
+_WRAPPERS = ("root cause", "initialization failed")
+
+
+def root_cause(log: str) -> str | None:
+    """The last exception line of a log that is not a wrapper pointing at an earlier one: vLLM's
+    log ends in "RuntimeError: Engine core initialization failed. See root cause above" after
+    "Exception: WorkerProc initialization failed ...", after the worker's own traceback, e.g.
+    "ValueError: Available memory on node 0 ...". None if the log holds no exception."""
+    raised = [m.group(1).strip() for line in log.splitlines() if (m := _EXCEPTION_LINE.match(line.strip()))]
+    causes = [line for line in raised if not any(wrapper in line for wrapper in _WRAPPERS)]
+    return (causes or raised or [None])[-1]
+
+
 class ChildServer:
     """An HTTP server as a child process in a session of its own: `with ChildServer(command,
     health_url) as server:` starts it, waits until `health_url` answers 200 (a clear error with the
-    end of its log if it exits or times out first), and stops its whole process group on the way
-    out. Used for vLLM, and by tests and benchmarks for `judgeforge serve` itself."""
+    root cause and the end of its log if it exits or times out first), and stops its whole process
+    group on the way out. Used for vLLM, and by tests and benchmarks for `judgeforge serve` itself.
+    `env` adds to this process's environment; a None value removes that variable."""
 
     def __init__(self, command: list[str], health_url: str, *, log_path: str | Path | None = None,
                  startup_timeout: float = 900.0, env: dict | None = None, name: str = "the server"):
         self.command, self.health_url, self.name = command, health_url, name
         self.startup_timeout = startup_timeout
-        self.env = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="judgeforge-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 
@@ -112,24 +132,32 @@ class ChildServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise ServerStartError(f"{self.name} exited with code {self.process.returncode} while starting; "
-                                       f"the end of its log ({self.log_path}):\n{self.log_tail()}")
+                raise ServerStartError(f"{self.name} exited with code {self.process.returncode} while starting"
+                                       f"{self.failure_report()}")
             try:
                 if httpx.get(self.health_url, timeout=5.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(1.0)
-        raise ServerStartError(f"{self.name} did not become healthy within {self.startup_timeout:.0f} s; the end of "
-                               f"its log ({self.log_path}):\n{self.log_tail()}")
+        raise ServerStartError(f"{self.name} did not become healthy within {self.startup_timeout:.0f} s"
+                               f"{self.failure_report()}")
 
-    def log_tail(self, lines: int = 40) -> str:
+    def failure_report(self, lines: int = 40) -> str:
+        """": ROOT CAUSE; the end of its log (PATH):\nTAIL", for a message about a failed child."""
+        cause = root_cause(self._log_end())
+        return f"{': ' + cause if cause else ''}; the end of its log ({self.log_path}):\n{self.log_tail(lines)}"
+
+    def _log_end(self, size: int = 256 * 1024) -> str:
         try:
             with open(self.log_path, "rb") as log:
-                log.seek(max(0, log.seek(0, os.SEEK_END) - 64 * 1024))
-                return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
+                log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+                return log.read().decode(errors="replace")
         except OSError:
             return "(no log)"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self._log_end(64 * 1024).splitlines()[-lines:])
 
     def stop(self, grace: float = 30.0) -> None:
         """SIGTERM to the process group, SIGKILL after `grace` seconds."""
@@ -163,4 +191,12 @@ class EngineProcess(ChildServer):
         self.api_key = secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}/v1"
         super().__init__(engine_command(config, self.port), f"http://127.0.0.1:{self.port}/health", log_path=log_path,
-                         startup_timeout=startup_timeout, env={"VLLM_API_KEY": self.api_key, **engine_env()}, name="vLLM")
+                         startup_timeout=startup_timeout, name="vLLM",
+                         env={"VLLM_API_KEY": self.api_key, **engine_env(sizes_memory(config))})
+
+
+def sizes_memory(config: EngineConfig) -> bool:
+    """Whether the user sized the engine's memory (then judgeforge picks no KV cache size)."""
+    flags = ("--kv-cache-memory-bytes", "--gpu-memory-utilization")
+    return config.gpu_memory_utilization is not None or any(arg.split("=")[0].replace("_", "-") in flags
+                                                            for arg in config.extra_args)

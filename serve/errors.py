@@ -24,9 +24,9 @@ from .protocol import ErrorInfo, ErrorResponse
 log = logging.getLogger("judgeforge.serve")
 
 ERROR_TYPES = {
-    400: "BadRequestError", 401: "AuthenticationError", 404: "NotFoundError", 405: "MethodNotAllowedError",
-    413: "RequestTooLargeError", 422: "ValidationError", 500: "InternalServerError", 503: "ServiceUnavailableError",
-    504: "TimeoutError",
+    400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
+    405: "MethodNotAllowedError", 413: "RequestTooLargeError", 422: "ValidationError", 500: "InternalServerError",
+    503: "ServiceUnavailableError", 504: "TimeoutError",
 }
 
 
@@ -71,9 +71,14 @@ class EngineFailed(ApiError):
     """The engine answered with an error for a request we built: a server-side failure."""
 
 
+class EngineExited(JudgeforgeError):
+    """The engine child died while serving: `judgeforge serve` exits non-zero so that its supervisor
+    (systemd, Docker, Kubernetes) restarts it, rather than answering 503 forever."""
+
+
 class ServerStartError(JudgeforgeError):
     """A child server (vLLM, or `judgeforge serve` under a test) did not come up; the message carries
-    the end of its log."""
+    the root cause found in its log and the end of the log."""
 
 
 def envelope(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:

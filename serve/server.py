@@ -1,6 +1,7 @@
 """`judgeforge serve` as a function: start the engine (or use `--upstream`), find the judges and
 the context length, then run the judge API with uvicorn until interrupted, and stop the engine
-on the way out (also on SIGTERM)."""
+on the way out (also on SIGTERM). If the engine dies, the server stops and `serve` raises
+`EngineExited` (exit 1), so a supervisor restarts it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import httpx
 from judge.errors import ConfigError
 
 from .engine import EngineConfig, EngineProcess
+from .errors import EngineExited
 from .judges import Judge, build_judges, default_templates
 from .service import Limits
 from .upstream import Upstream, api_url
@@ -46,6 +48,8 @@ class ServeConfig:
     max_tokens: int = 512
     startup_timeout: float = 900.0
     engine_log: str | None = None
+    max_body_mb: float = 16.0  # request body limit (413 above)
+    max_in_flight: int = 256  # POST requests worked on at once (503 + Retry-After above)
 
     def __post_init__(self):
         if not self.base and not self.upstream:
@@ -58,6 +62,21 @@ class ServeConfig:
                               "judgeforge starts; with --upstream there is none")
         if self.max_batch < 1 or self.timeout <= 0:
             raise ConfigError("--max-batch must be at least 1 and --timeout positive")
+        if self.max_in_flight < 1 or self.max_body_mb <= 0:
+            raise ConfigError("--max-in-flight must be at least 1 and --max-body-mb positive")
+
+
+def upstream_api_key(given: str | None, api_key: str | None, environ=os.environ) -> str | None:
+    """The key sent to `--upstream`: `--upstream-api-key`, else OPENAI_API_KEY, but the latter only
+    when the judge API has a key of its own: an open judge API would hand anyone who reaches it
+    the use of a paid key that was merely lying in the environment."""
+    if given or not environ.get("OPENAI_API_KEY"):
+        return given
+    if api_key:
+        return environ["OPENAI_API_KEY"]
+    log.warning("OPENAI_API_KEY is not sent to the upstream because this judge API has no --api-key; "
+                "set --api-key (or pass --upstream-api-key explicitly)")
+    return None
 
 
 def served_name(base: str) -> str:
@@ -127,10 +146,23 @@ def serve(config: ServeConfig) -> None:
             url, key, alive, source = engine.url, engine.api_key, engine.alive, engine_config.base
             models = discover(url, key)
         context = config.max_model_len or next((m["max_model_len"] for m in models if m.get("max_model_len")), None)
-        limits = Limits(config.timeout, config.max_batch, config.max_tokens, context)
+        limits = Limits(config.timeout, config.max_batch, config.max_tokens, context,
+                        max_body=int(config.max_body_mb * 2**20), max_in_flight=config.max_in_flight)
+        engine_exited = []
+
+        def stop_serving() -> None:
+            engine_exited.append(True)
+            server.should_exit = True  # uvicorn stops listening, lets in-flight requests end (503), returns
+
         app = create_app(Upstream(url, key, timeout=config.timeout, alive=alive), judges, api_key=config.api_key,
-                         tokenizer=load_tokenizer(source) if context else None, limits=limits)
-        uvicorn.run(app, host=config.host, port=config.port, log_level=os.environ.get("JUDGEFORGE_LOG_LEVEL", "info"))
+                         tokenizer=load_tokenizer(source) if context else None, limits=limits, host=config.host,
+                         on_engine_exit=stop_serving)
+        server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, timeout_graceful_shutdown=30,
+                                               log_level=os.environ.get("JUDGEFORGE_LOG_LEVEL", "info")))
+        server.run()
+        if engine_exited:
+            raise EngineExited(f"the vLLM engine exited while serving (code {engine.process.returncode})"
+                               f"{engine.failure_report(20)}")
 
 
 def merged_model(base: str, adapter: str) -> Path:

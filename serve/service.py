@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from judge.backends.base import Request
@@ -47,6 +48,8 @@ class Limits:
     max_batch: int = 64  # items per /v1/judge/batch
     max_tokens: int = 512  # full-mode reply budget when a request sets none
     max_model_len: int | None = None  # the engine's context; None skips the length check
+    max_body: int = 16 * 2**20  # bytes per request body (413 above, before parsing)
+    max_in_flight: int = 256  # POST requests worked on at once (503 + Retry-After above)
 
 
 class JudgeService:
@@ -58,6 +61,16 @@ class JudgeService:
         self.backend = backend
         self.tokenizer = tokenizer
         self.limits = limits
+        # Rendering and tokenizing a request is CPU work: it runs here, off the event loop, so a huge
+        # input cannot stall /health or the other requests; one thread, as a tokenizer is not
+        # guaranteed safe to call from several at once.
+        self.preparing = ThreadPoolExecutor(1, thread_name_prefix="judgeforge-prepare")
+
+    def close(self) -> None:
+        self.preparing.shutdown(wait=False, cancel_futures=True)
+
+    async def _off_loop(self, work, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.preparing, work, *args)
 
     def judge_for(self, name: str | None) -> Judge:
         if name is None:
@@ -101,13 +114,13 @@ class JudgeService:
                                  usage=_usage([verdict.usage]))
 
     async def judge(self, body: PairwiseRequest | PointwiseRequest) -> PairwiseResponse | PointwiseResponse:
-        return await self.run(self.prepare(body))
+        return await self.run(await self._off_loop(self.prepare, body))
 
     async def batch(self, body: BatchRequest) -> BatchResponse:
         if len(body.items) > self.limits.max_batch:
             raise TooLarge(f"the batch has {len(body.items)} items; this server takes at most {self.limits.max_batch} "
                            f"per request", "items")
-        jobs = [self.prepare(item, f"items[{i}].") for i, item in enumerate(body.items)]
+        jobs = await self._off_loop(lambda: [self.prepare(item, f"items[{i}].") for i, item in enumerate(body.items)])
         results = await asyncio.gather(*(self.run(job) for job in jobs))
         return BatchResponse(results=list(results), usage=_usage([r.usage.model_dump() for r in results]))
 

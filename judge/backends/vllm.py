@@ -11,6 +11,7 @@ instead of failing the whole batch.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from .encoding import context_refusal, encode_prompt
 
 
 SMALL_CPU_HOST = 4  # cores
+log = logging.getLogger("judgeforge.vllm")
 
 
 def vllm_cpu_build() -> bool:
@@ -32,15 +34,64 @@ def vllm_cpu_build() -> bool:
     return False
 
 
-def engine_env() -> dict[str, str]:
-    """Environment for a vLLM engine started from here. The CPU build keeps one core for its
-    scheduler process, which mostly waits on the model: on a host of a few cores that is half the
-    compute. Measured on 2 cores with SmolLM2: judging ran 1.85x faster offline and 1.7x through
-    `judgeforge serve` with no core reserved. A value the user set wins."""
-    if (vllm_cpu_build() and len(os.sched_getaffinity(0)) <= SMALL_CPU_HOST
-            and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ):
-        return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
-    return {}
+def engine_env(kv_cache_set: bool = False) -> dict[str, str]:
+    """Environment for a vLLM engine started from here (CPU build only; a value the user set wins).
+
+    - The CPU build keeps one core for its scheduler process, which mostly waits on the model: on a
+      host of a few cores that is half the compute. Measured on 2 cores with SmolLM2: judging ran
+      1.85x faster offline and 1.7x through `judgeforge serve` with no core reserved.
+    - Its default KV cache asks for 90% of the NUMA node's total memory and refuses to start when
+      other processes hold more than a tenth of it ("Available memory on node 0 ... is less than
+      desired CPU memory utilization"); an explicit size (`kv_cache_gib`) starts. `kv_cache_set`:
+      the caller passes a size or a memory share of its own (--kv-cache-memory-bytes,
+      --gpu-memory-utilization), which the variable would override."""
+    if not vllm_cpu_build():
+        return {}
+    env = {}
+    if len(os.sched_getaffinity(0)) <= SMALL_CPU_HOST and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ:
+        env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+    if not kv_cache_set and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):  # vLLM ignores it empty, too
+        node, free = node_free_memory()
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib(free))
+        log.info("vLLM CPU KV cache: %s GiB (half the %.1f GiB free on NUMA node %d, at most %d); set "
+                 "VLLM_CPU_KVCACHE_SPACE=GIB to choose", env["VLLM_CPU_KVCACHE_SPACE"], free / 2**30, node,
+                 KV_CACHE_MAX_GIB)
+    return env
+
+
+KV_CACHE_MAX_GIB = 16
+
+
+def kv_cache_gib(free_bytes: int) -> int:
+    """The CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE's unit): half the memory free on the
+    engine's NUMA node when it starts, 1 to KV_CACHE_MAX_GIB. vLLM checks an explicit size against
+    what is free once the model is loaded, so the other half is left for the weights, the engine's
+    own memory and whatever else runs; a judge needs little cache (1 GiB holds ~46k tokens of
+    SmolLM2-135M, ~8k of Llama-3-8B)."""
+    return max(1, min(KV_CACHE_MAX_GIB, free_bytes // 2 // 2**30))
+
+
+def node_free_memory(sys_root: str = "/sys") -> tuple[int, int]:
+    """(NUMA node, bytes free on it) for the first core this process may run on, counted as vLLM's
+    CPU worker counts it: MemFree + file pages + reclaimable slab of the node, no more than a
+    cgroup (v2) memory limit leaves; the whole machine's MemAvailable where there are no nodes."""
+    root = Path(sys_root)
+    cpu = min(os.sched_getaffinity(0))
+    node = next((int(p.name[4:]) for p in (root / f"devices/system/cpu/cpu{cpu}").glob("node[0-9]*")), 0)
+    try:
+        info = {line.split()[2].rstrip(":"): int(line.split()[3]) * 1024
+                for line in (root / f"devices/system/node/node{node}/meminfo").read_text().splitlines()}
+        free = info["MemFree"] + info["Active(file)"] + info["Inactive(file)"] + info["SReclaimable"]
+    except (OSError, KeyError, IndexError, ValueError):
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()}
+        free = info["MemAvailable"]
+    try:
+        limit = (root / "fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            free = min(free, max(0, int(limit) - int((root / "fs/cgroup/memory.current").read_text())))
+    except (OSError, ValueError):
+        pass
+    return node, free
 
 
 class VLLMBackend:

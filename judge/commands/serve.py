@@ -10,19 +10,21 @@ def cmd_serve(args) -> int:
     import logging
 
     from serve.judges import parse_adapters
-    from serve.server import ServeConfig, serve
+    from serve.server import ServeConfig, serve, upstream_api_key
 
     logging.basicConfig(level=logging.INFO, format="judgeforge: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    api_key = args.api_key or os.environ.get("JUDGEFORGE_API_KEY")
     config = ServeConfig(
         base=args.base, adapters=parse_adapters(args.adapter), merged=args.merged, template=args.template,
-        upstream=args.upstream, upstream_api_key=args.upstream_api_key or os.environ.get("OPENAI_API_KEY"),
-        host=args.host, port=args.port, api_key=args.api_key or os.environ.get("JUDGEFORGE_API_KEY"),
+        upstream=args.upstream, upstream_api_key=upstream_api_key(args.upstream_api_key, api_key) if args.upstream else None,
+        host=args.host, port=args.port, api_key=api_key,
         tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len,
         gpu_memory_utilization=args.gpu_memory_utilization,
         vllm_args=[part for arg in args.vllm_arg or [] for part in shlex.split(arg)],
         timeout=args.timeout, max_batch=args.max_batch, max_tokens=args.max_tokens,
-        startup_timeout=args.startup_timeout, engine_log=args.engine_log,
+        startup_timeout=args.startup_timeout, engine_log=args.engine_log, max_body_mb=args.max_body_mb,
+        max_in_flight=args.max_in_flight,
     )
     serve(config)
     return 0
@@ -41,8 +43,11 @@ def register(verbs) -> None:
                    help="merge the one --adapter into --base and serve that (fast on CPU, where runtime LoRA is slow)")
     p.add_argument("--template", help="template for the base model (default: judgelm pairwise, prometheus-absolute pointwise)")
     p.add_argument("--upstream", metavar="URL", help="front a running OpenAI-compatible server instead of starting vLLM")
-    p.add_argument("--upstream-api-key", help="the upstream's key (default: OPENAI_API_KEY)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; elsewhere, set --api-key)")
+    p.add_argument("--upstream-api-key", help="the upstream's key (default: OPENAI_API_KEY, but only when --api-key "
+                                              "guards this server)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default loopback; elsewhere, set --api-key: without one only requests whose "
+                        "Host is this address or localhost are answered)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every route but /health "
                                      "(default: JUDGEFORGE_API_KEY)")
@@ -54,6 +59,9 @@ def register(verbs) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per judge request before 504 (default 600)")
     p.add_argument("--max-batch", type=int, default=64, help="items per /v1/judge/batch request (default 64)")
     p.add_argument("--max-tokens", type=int, default=512, help="full-mode reply budget when a request sets none")
+    p.add_argument("--max-body-mb", type=float, default=16.0, help="request body limit in MiB: 413 above (default 16)")
+    p.add_argument("--max-in-flight", type=int, default=256,
+                   help="POST requests worked on at once: 503 with Retry-After above (default 256)")
     p.add_argument("--startup-timeout", type=float, default=900.0, help="seconds to wait for vLLM to become healthy")
     p.add_argument("--engine-log", help="vLLM's log file (default: a temporary file, named at start)")
     p.set_defaults(func=cmd_serve)

@@ -3,12 +3,19 @@ API in front of it, in process: the engine is reached through httpx's ASGI trans
 through FastAPI's TestClient, so every route runs its real code with no network and no model.
 
 Test modules import the fixtures from here (not a conftest.py: a second module named `conftest`
-would shadow tests/conftest.py for the test files that import from it)."""
+would shadow tests/conftest.py for the test files that import from it).
+
+`python fake_engine.py PORT PIDFILE` runs the fake engine as a real process in place of vLLM (its
+key from VLLM_API_KEY, as vLLM takes it); it holds every chat request unanswered and prints
+"holding a request", so a test can kill it mid-request."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +60,15 @@ class FakeEngine:
     delay: float = 0.0
     healthy: bool = True
     bodies: list = field(default_factory=list)
+    hold: threading.Event | None = None  # chat requests wait until it is set
+    key: str = ENGINE_KEY
+    max_model_len: int | None = 512  # listed with the model (None: not listed, so no tokenizer is loaded)
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         def refused(request: Request):
-            if request.headers.get("authorization") != f"Bearer {ENGINE_KEY}":
+            if request.headers.get("authorization") != f"Bearer {self.key}":
                 return JSONResponse({"error": {"message": "bad key", "type": "x", "code": 401}}, status_code=401)
             return None
 
@@ -68,7 +78,7 @@ class FakeEngine:
 
         @app.get("/v1/models")
         async def models(request: Request):
-            return refused(request) or {"object": "list", "data": [{"id": "base", "max_model_len": 512}]}
+            return refused(request) or {"object": "list", "data": [{"id": "base", "max_model_len": self.max_model_len}]}
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request):
@@ -78,6 +88,10 @@ class FakeEngine:
                 return refused(request)
             if self.delay:
                 await asyncio.sleep(self.delay)
+            if self.hold is not None:
+                print("holding a request", flush=True)
+            while self.hold is not None and not self.hold.is_set():
+                await asyncio.sleep(0.01)
             text = self.reply(body)
             if body.get("stream"):
                 return StreamingResponse(_sse(text), media_type="text/event-stream")
@@ -128,12 +142,14 @@ def judge_adapter(path: Path, template: str | None = "pandalm", rank: int = 8) -
 
 
 def make_client(engine: FakeEngine, *, api_key: str | None = KEY, tokenizer=None, limits: Limits = Limits(),
-                adapters: dict | None = None, template: str | None = None, transport=None) -> TestClient:
+                adapters: dict | None = None, template: str | None = None, transport=None,
+                host: str = "127.0.0.1") -> TestClient:
+    """The app bound (as far as its Host check knows) to `host`; requests go to http://localhost."""
     upstream = Upstream("http://engine", ENGINE_KEY, transport=transport or httpx.ASGITransport(app=engine.app()),
                         max_retries=0)
     app = create_app(upstream, build_judges("base", adapters, template), api_key=api_key, tokenizer=tokenizer,
-                     limits=limits)
-    return TestClient(app, raise_server_exceptions=False)
+                     limits=limits, host=host)
+    return TestClient(app, raise_server_exceptions=False, base_url="http://localhost")
 
 
 @pytest.fixture
@@ -147,3 +163,13 @@ def api(engine):
     with make_client(engine) as client:
         client.headers["Authorization"] = f"Bearer {KEY}"
         yield client
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    port, pidfile = int(sys.argv[1]), sys.argv[2]
+    with open(pidfile, "w") as f:
+        f.write(str(os.getpid()))
+    engine = FakeEngine(hold=threading.Event(), key=os.environ["VLLM_API_KEY"], max_model_len=None)
+    uvicorn.run(engine.app(), host="127.0.0.1", port=port, log_level="warning")

@@ -9,14 +9,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from fake_engine import judge_adapter
 
 from serve import engine as engine_module
-from serve.engine import EngineConfig, EngineProcess, engine_command, launcher
+from serve.engine import ChildServer, EngineConfig, EngineProcess, engine_command, launcher, root_cause
 from serve.errors import ServerStartError
 
 
@@ -124,6 +126,33 @@ def test_an_engine_that_never_gets_healthy_times_out_and_is_stopped(stand_in, tm
     assert all(gone(pid) for pid in pids()["pids"])
 
 
+SAMPLE_LOG = Path(__file__).with_name("vllm_start_failure.log")  # vLLM 0.32 CPU started without a KV cache size
+
+
+def test_root_cause_is_the_last_exception_that_is_not_a_wrapper():
+    log = SAMPLE_LOG.read_text()
+    assert log.rstrip().endswith("RuntimeError: Engine core initialization failed. See root cause above. "
+                                 "Failed core proc(s): {}")
+    assert root_cause(log).startswith("ValueError: Available memory on node 0 (6.69/9.46 GiB) on startup is less than "
+                                      "desired CPU memory utilization")
+    assert root_cause("Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: out of memory\n"
+                      "RuntimeError: Engine core initialization failed. See root cause above.") == \
+        "torch.OutOfMemoryError: out of memory"
+    assert root_cause("RuntimeError: Engine core initialization failed.") == \
+        "RuntimeError: Engine core initialization failed."  # only wrappers: the last one
+    assert root_cause("WARNING ... like `OSError: [Errno 24] Too many open files`\nstarting") is None
+
+
+def test_a_server_that_fails_to_start_names_the_root_cause_first(tmp_path):
+    replay = [sys.executable, "-c", f"import sys; sys.stdout.write(open({str(SAMPLE_LOG)!r}).read()); sys.exit(1)"]
+    with pytest.raises(ServerStartError) as failed:
+        with ChildServer(replay, "http://127.0.0.1:9/health", log_path=tmp_path / "log", startup_timeout=30, name="vLLM"):
+            pass
+    first_line = str(failed.value).splitlines()[0]
+    assert first_line.startswith("vLLM exited with code 1 while starting: ValueError: Available memory on node 0")
+    assert "Engine core initialization failed" in str(failed.value)  # the log's end still follows
+
+
 SERVE = textwrap.dedent("""
     import sys
     import serve.engine
@@ -166,3 +195,44 @@ def _answers(url: str) -> bool:
     except httpx.HTTPError:
         return False
 
+
+
+SERVE_FAKE = textwrap.dedent("""
+    import sys
+    import serve.engine
+    serve.engine.engine_command = lambda config, port: [sys.executable, sys.argv[1], str(port), sys.argv[2]]
+    from judge.cli import main
+    sys.exit(main(["serve", "--base", "m", "--port", sys.argv[3], "--engine-log", sys.argv[4], "--startup-timeout", "60"]))
+""")
+
+
+def test_engine_death_fails_in_flight_requests_with_503_and_exits_non_zero(tmp_path):
+    """vLLM (here the fake engine, a real process) killed while it works on a request: that request
+    gets 503, and `judgeforge serve` exits 1 so that systemd/Docker/Kubernetes restart it."""
+    (tmp_path / "run_serve.py").write_text(SERVE_FAKE)
+    fake = Path(__file__).with_name("fake_engine.py")
+    port, pidfile, engine_log = engine_module.free_port(), tmp_path / "engine.pid", tmp_path / "engine.log"
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, str(tmp_path / "run_serve.py"), str(fake), str(pidfile), str(port),
+                                    str(engine_log)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(f"http://127.0.0.1:{port}/health") and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _answers(f"http://127.0.0.1:{port}/health"), (tmp_path / "serve.log").read_text()
+        judged = {}
+        request = threading.Thread(target=lambda: judged.update(r=httpx.post(
+            f"http://127.0.0.1:{port}/v1/judge/pairwise", json={"question": "q", "answer1": "a", "answer2": "b"},
+            timeout=60)))
+        request.start()
+        while "holding a request" not in engine_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        request.join()
+        assert judged["r"].status_code == 503 and judged["r"].json()["error"]["code"] == 503
+        assert process.wait(timeout=60) == 1
+        assert "engine exited while serving" in (tmp_path / "serve.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
