@@ -2,15 +2,18 @@
 
 The loss covers the reply tokens only (train.data); batches group rows of similar length and pad to
 their longest row; every eval_steps the live model judges a sample of val rows (train.judge_eval)
-and the best adapter by `metric_for_best_model` is kept. A rerun resumes from the last checkpoint.
+and the best adapter by `metric_for_best_model` is kept. A rerun resumes from the last complete
+checkpoint, only with the same config and data (train.resume); one run at a time per output_dir (a
+lock); the adapter folder is built beside its place and renamed into it once complete.
 The same code runs on one CPU, one GPU, or many through `accelerate launch` (DDP, DeepSpeed, FSDP).
 
 OUTPUT_DIR/adapter/ (PEFT adapter + tokenizer + judgeforge.json), checkpoint-N/, train_log.jsonl,
-train_log.png, manifest.json.
+train_log.png, manifest.json, run.json (what the checkpoints were trained with).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -22,10 +25,13 @@ from judge.backends.hf import load_model, load_tokenizer
 from judge.errors import ConfigError
 from judge.jsonl import AppendLog, write_jsonl
 from judge.manifest import file_sha256, write_manifest
+from judge.outdir import staged_dir
+from judge.runlock import RunLock
 
 from .config import TrainConfig
 from .data import IGNORE, TrainData, load_data, to_dataset
 from .judge_eval import JudgeEval, sample_rows
+from .resume import prepare_resume
 
 LOG_FILE, PLOT_FILE = "train_log.jsonl", "train_log.png"
 
@@ -134,34 +140,41 @@ def build_trainer(config: TrainConfig, *, pad_to: int | None = None,
     return trainer, data
 
 
-def last_checkpoint(output_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
-
-
-def train(config: TrainConfig, callbacks: list[TrainerCallback] = ()) -> dict:
+def train(config: TrainConfig, callbacks: list[TrainerCallback] = (), *, fresh: bool = False) -> dict:
     """Train (or resume), then write OUTPUT_DIR/adapter/, manifest.json and the plot; returns a summary.
-    `callbacks` are extra TrainerCallbacks (early stopping, experiment trackers, tests)."""
+    `callbacks` are extra TrainerCallbacks (early stopping, experiment trackers, tests); `fresh`
+    deletes the checkpoints of an earlier run instead of resuming it. Raises ConfigError while
+    another run trains into OUTPUT_DIR, or when its checkpoints were made with another config or data."""
     out = Path(config.output_dir)
-    resume = last_checkpoint(config.output_dir)
+    main = config.process_index == 0  # the one process that locks, writes and removes
+    lock = RunLock(out / ".lock", what=f"train output_dir {out}") if main else contextlib.nullcontext()
+    with lock:
+        return _train(config, callbacks, fresh=fresh, main=main)
+
+
+def _train(config: TrainConfig, callbacks, *, fresh: bool, main: bool) -> dict:
+    out = Path(config.output_dir)
+    resume, skipped = prepare_resume(config, fresh=fresh, main=main)
     trainer, data = build_trainer(config, callbacks=callbacks)
-    if resume and trainer.is_world_process_zero():
-        _trim_log(out / LOG_FILE, int(Path(resume).name.rsplit("-", 1)[1]))  # steps after it are redone
+    if main:
+        _trim_log(out / LOG_FILE, _step_of(resume) or 0)  # steps after the checkpoint are redone
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
-    adapter = out / "adapter"
-    trainer.save_model(str(adapter))  # PEFT adapter + tokenizer; gathers sharded weights where needed
     state = trainer.state
     best = None
     if state.best_metric is not None:
         best = {"name": config.metric_for_best_model, "value": state.best_metric,
                 "checkpoint": state.best_model_checkpoint, "step": _step_of(state.best_model_checkpoint)}
+    adapter = out / "adapter"
+    with staged_dir(adapter, owner=trainer.is_world_process_zero()) as staging:
+        trainer.save_model(str(staging))  # PEFT adapter + tokenizer; gathers sharded weights where needed
+        if trainer.is_world_process_zero():
+            _write_adapter_info(config, data, staging, best)
     summary = {"adapter": str(adapter), "best_metric": best, "counts": data.counts, "steps": state.global_step,
-               "resumed_from": resume, "distributed_type": trainer.accelerator.distributed_type.value,
+               "resumed_from": resume, "skipped_checkpoints": skipped,
+               "distributed_type": trainer.accelerator.distributed_type.value,
                "world_size": trainer.accelerator.num_processes, "seconds": round(time.time() - started, 1)}
     if trainer.is_world_process_zero():
-        _write_adapter_info(config, data, adapter, best)
         write_manifest(out, "train", config=config.to_dict(),
                        inputs={"train": config.train_file, **({"val": config.val_file} if config.val_file else {})},
                        counts={**data.counts, "steps": state.global_step}, summary=summary)
@@ -174,8 +187,8 @@ def _step_of(checkpoint: str | None) -> int | None:
 
 
 def _trim_log(path: Path, step: int) -> None:
-    log = AppendLog(path)
-    write_jsonl(path, [row for row in log.rows() if row.get("step", 0) <= step])
+    if path.exists():
+        write_jsonl(path, [row for row in AppendLog(path).rows() if row.get("step", 0) <= step])
 
 
 def _write_adapter_info(config: TrainConfig, data: TrainData, adapter: Path, best: dict | None) -> None:

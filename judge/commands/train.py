@@ -7,7 +7,7 @@ def cmd_train(args) -> int:
     from train.config import load_config
     from train.trainer import train
 
-    summary = train(load_config(args.config, args.set or []))
+    summary = train(load_config(args.config, args.set or []), fresh=args.fresh)
     best = summary["best_metric"]
     note = f"; best {best['name']} {best['value']:.4f} at step {best['step']}" if best else ""
     print(f"adapter: {summary['adapter']} ({summary['steps']} steps{note})")
@@ -25,11 +25,15 @@ def cmd_merge(args) -> int:
 def register(verbs) -> None:
     tr = verbs.add_parser("train", help="LoRA/QLoRA-finetune a judge from a YAML config",
                           description="Fine-tune a judge on train.jsonl/val.jsonl from `judgeforge filter`. "
-                                      "Resumes from the last checkpoint in output_dir. Multi-GPU/multi-node: "
+                                      "Resumes from the last complete checkpoint in output_dir when the config and "
+                                      "data are those it was trained with (otherwise refuses; --fresh starts over). "
+                                      "Multi-GPU/multi-node: "
                                       "accelerate launch --config_file configs/accelerate/X.yaml -m judge.cli train ...")
     tr.add_argument("--config", required=True, help="configs/train/NAME.yaml")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config key (dotted keys for nested sections, e.g. lora.r=8); repeatable")
+    tr.add_argument("--fresh", action="store_true",
+                    help="start over: delete output_dir's checkpoints and log instead of resuming them")
     tr.set_defaults(func=cmd_train)
     mg = verbs.add_parser("merge", help="merge a LoRA adapter into its base model",
                           description="Write a plain model folder (weights + tokenizer + judgeforge.json) that "

@@ -1,6 +1,8 @@
 """Training end to end on the tiny random Llama: outputs, vLLM-loadable adapter, resume, errors."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,3 +115,116 @@ def test_pointwise_judge_metrics_are_correlations():
     assert metrics["parse_failure_rate"] == 0.2 and 0 < metrics["spearman"] < 1 and "kendall" in metrics
     constant = [Verdict(id=str(i), scores=[3.0], parse_ok=True) for i in range(5)]
     assert judge_metrics("pointwise", rows, constant)["pearson"] == 0.0  # undefined: ranks nothing
+
+
+def copy_of(trained, tmp_path):
+    """A copy of the shared 4-step run, and the overrides that point at it."""
+    import shutil
+
+    overrides, config, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(config.output_dir, run)
+    return run, [o for o in overrides if not o.startswith("output_dir")] + [f"output_dir={run}"]
+
+
+def cli_train(tmp_path, overrides, *extra):
+    (tmp_path / "c.yaml").write_text("template: pandalm\n")
+    return main(["train", "--config", str(tmp_path / "c.yaml"), *[a for s in overrides for a in ("--set", s)], *extra])
+
+
+def test_another_config_is_not_resumed_and_the_refusal_names_it(trained, tmp_path, capsys):
+    run, overrides = copy_of(trained, tmp_path)
+    before = sorted(p.name for p in run.iterdir())
+    assert cli_train(tmp_path, overrides + ["learning_rate=5e-4", "lora.r=8"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run with another config or data (learning_rate 0.001 -> 0.0005; lora_r 4 -> 8)" in err
+    assert "--fresh to start over" in err and sorted(p.name for p in run.iterdir()) == before
+
+
+def test_other_data_is_not_resumed(trained, tmp_path, synthetic_data):
+    run, overrides = copy_of(trained, tmp_path)
+    lines = (synthetic_data / "train.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "train.jsonl").write_text("".join(lines[:-1]))  # one row fewer, same name
+    with pytest.raises(ConfigError, match=r"another config or data \(train_file content \(sha256 \w{12} -> \w{12}\)\)"):
+        train(load_config(None, overrides + [f"train_file={tmp_path / 'train.jsonl'}"]))
+    (run / "run.json").unlink()  # checkpoints nobody can vouch for
+    with pytest.raises(ConfigError, match="holds checkpoints but no readable run.json"):
+        train(load_config(None, overrides))
+
+
+def test_fresh_starts_over_with_the_new_config(trained, tmp_path, capsys):
+    run, overrides = copy_of(trained, tmp_path)
+    assert cli_train(tmp_path, overrides + ["learning_rate=5e-4", "max_steps=2"], "--fresh") == 0
+    assert "adapter:" in capsys.readouterr().out and not (run / "checkpoint-4").exists()
+    rows = [json.loads(line) for line in open(run / "train_log.jsonl")]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]  # the old run's log is gone with it
+    assert json.loads((run / "run.json").read_text())["config"]["learning_rate"] == 5e-4
+    assert json.loads((run / "manifest.json").read_text())["summary"]["resumed_from"] is None
+
+
+@pytest.mark.parametrize("damage,why", [("no trainer_state.json", "no trainer_state.json"),
+                                        ("torn weights", "adapter_model.safetensors is unreadable")])
+def test_a_half_written_checkpoint_is_skipped(trained, tmp_path, damage, why):
+    run, overrides = copy_of(trained, tmp_path)
+    if damage == "no trainer_state.json":
+        (run / "checkpoint-4" / "trainer_state.json").unlink()
+    else:
+        weights = run / "checkpoint-4" / "adapter_model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-100])
+    summary = train(load_config(None, overrides))
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["steps"] == 4
+    assert list(summary["skipped_checkpoints"]) == ["checkpoint-4"]
+    assert summary["skipped_checkpoints"]["checkpoint-4"].startswith(why)
+    rows = [json.loads(line) for line in open(run / "train_log.jsonl")]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]
+    assert json.load(open(run / "checkpoint-4" / "trainer_state.json"))["global_step"] == 4  # saved again, whole
+
+
+def test_a_crash_while_saving_the_adapter_leaves_no_partial_adapter(tiny_overrides, monkeypatch):
+    import train.trainer as trainer_module
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trainer_module, "write_adapter_info", crash)  # after the weights are written
+    config = load_config(None, tiny_overrides + ["max_steps=2"])
+    with pytest.raises(OSError, match="disk full"):
+        train(config)
+    out = Path(config.output_dir)
+    assert (out / "checkpoint-2").is_dir() and not (out / "adapter").exists()
+    assert not [p.name for p in out.iterdir() if "adapter" in p.name]
+
+
+def test_a_second_train_into_the_same_output_dir_exits_2(tiny_overrides, tmp_path, capsys):
+    from judge.runlock import RunLock
+
+    out = next(o for o in tiny_overrides if o.startswith("output_dir=")).split("=", 1)[1]
+    with RunLock(Path(out) / ".lock", what="a first train"):
+        assert cli_train(tmp_path, tiny_overrides) == 2
+    err = capsys.readouterr().err
+    assert f"another judgeforge run (pid {os.getpid()}) is writing train output_dir {out}" in err
+    assert not list(Path(out).glob("checkpoint-*"))
+
+
+def test_a_crash_while_merging_leaves_the_previous_merged_model(trained, tiny_llama_path, tmp_path, monkeypatch):
+    from train import merge as merging
+
+    _, config, _ = trained
+    adapter, merged = f"{config.output_dir}/adapter", tmp_path / "merged"
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(merging, "write_adapter_info", crash)  # after the weights and tokenizer
+    with pytest.raises(OSError, match="disk full"):
+        merging.merge(str(tiny_llama_path), adapter, str(merged))
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    merging.merge(str(tiny_llama_path), adapter, str(merged))
+    before = {p.name: p.read_bytes() for p in merged.iterdir()}
+    monkeypatch.setattr(merging, "write_adapter_info", crash)
+    with pytest.raises(OSError, match="disk full"):
+        merging.merge(str(tiny_llama_path), adapter, str(merged), dtype="bfloat16")
+    assert {p.name: p.read_bytes() for p in merged.iterdir()} == before and list(tmp_path.iterdir()) == [merged]
+    with pytest.raises(ConfigError, match="is the base folder"):
+        merging.merge(str(tiny_llama_path), adapter, str(tiny_llama_path))
