@@ -5,9 +5,11 @@ import os
 
 import pytest
 
+from judge.backends.encoding import encode_prompt
 from judge.jsonl import read_jsonl, write_jsonl
 from judge.records import PairItem, SingleItem, Verdict, from_row
 from judge.score import ScoreConfig, make_backend, score
+from judge.templates import get_template
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +49,9 @@ def test_verdict_mode_always_parses_both_orders(engine, pairs_file, tmp_path, sm
     out = verdicts(tmp_path / "v.jsonl")
     assert len(out) == 12 and counts["parse_failures"] == 0
     assert all(v.winner in ("1", "2", "tie") and v.judge == "SmolLM2-135M-Instruct" for v in out)
+    pandalm = {p.id: p for p in PAIRS}  # the engine saw exactly the ids training tokenizes (encode_prompt)
+    assert all(v.usage["prompt_tokens"] == len(encode_prompt(engine.tokenizer, get_template("pandalm").render(
+        pandalm[v.id], v.order))) for v in out)
     manifest = json.loads((tmp_path / "v.manifest.json").read_text())
     assert manifest["config"]["template"] == "pandalm@1"
 
