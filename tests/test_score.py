@@ -110,6 +110,44 @@ def test_a_judge_that_stops_answering_stops_the_run_keeping_what_was_judged(tmp_
     assert len({(v.id, v.order) for v in verdicts}) == 20 and all(v.parse_ok for v in verdicts)
 
 
+def test_the_openai_backend_going_down_mid_run_keeps_what_came_back(tmp_path, monkeypatch):
+    """The whole chain: retries run out on a dropped connection, the batch's answered requests are
+    kept, and the rerun sends only the rest."""
+    import httpx
+    import openai
+
+    from judge.backends.openai import OpenAIBackend
+    from judge.retry import RetryPolicy
+
+    sent, answers = [], {"left": 13}
+
+    def endpoint(request):
+        sent.append(request)
+        answers["left"] -= 1
+        if answers["left"] < 0:
+            raise httpx.ConnectError("connection refused")
+        return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                                         "choices": [{"index": 0, "finish_reason": "stop",
+                                                      "message": {"role": "assistant", "content": "9 2\nok"}}]})
+
+    def backend():
+        made = OpenAIBackend("m", "http://judge/v1", "k", concurrency=1, retry=RetryPolicy(1, backoff=0.01))
+        monkeypatch.setattr(made, "_new_client", lambda: openai.AsyncOpenAI(
+            base_url="http://judge/v1", api_key="k", max_retries=0,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(endpoint))))
+        return made
+
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="openai", model="m",
+                         swap=True, batch_size=8)
+    with pytest.raises(BackendError, match="13 of 20 verdicts are kept"):
+        score(config, backend(), progress=False)
+    assert len(sent) == 15  # 13 answered, then the 14th tried twice; nothing more was sent
+    sent.clear()
+    answers["left"] = 100  # the endpoint is back up
+    counts = score(config, backend(), progress=False)
+    assert len(sent) == 7 and (counts["judged_now"], counts["resumed"]) == (7, 13)
+
+
 def test_unreachable_endpoint_exits_1_naming_it(tmp_path, capsys):
     out = tmp_path / "pred.jsonl"
     code = main(["score", "--input", items_file(tmp_path, 2), "--backend", "openai", "--model", "judge", "--base-url",

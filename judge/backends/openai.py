@@ -86,13 +86,19 @@ class OpenAIBackend:
     async def _gather(self, client, requests: Sequence[Request]) -> list[Generation]:
         slots = asyncio.Semaphore(self.concurrency)
         results: list[Generation | None] = [None] * len(requests)
+        stop = asyncio.Event()  # a request failed for good: a task that gets a slot after that sends nothing
 
         async def one(i: int, request: Request) -> None:
             async with slots:
+                if stop.is_set():
+                    return
                 try:
                     results[i] = await self.retrier.call(lambda: self._complete(client, request))
                 except PromptTooLong as e:  # this request's failure, recorded on its verdict (parse_ok false)
                     results[i] = Generation(text="", error=str(e))
+                except BackendError:
+                    stop.set()
+                    raise
 
         tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
         try:
