@@ -56,7 +56,7 @@ def bos_template_tokenizer(tokenizer_dir: str):
 
 
 def token_id_check(tokenizer_dir: str) -> dict:
-    from judge.backends.hf import encode_prompt
+    from judge.backends.encoding import encode_prompt
     from judge.templates import get_template
 
     tok = bos_template_tokenizer(tokenizer_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from judge.backends.hf import encode_prompt
+from judge.backends.encoding import encode_prompt
 from judge.errors import ConfigError, InputError
 from judge.filter import TrainRow
 from judge.jsonl import iter_json_rows
