@@ -55,6 +55,8 @@ class ScoreConfig:
     limit: int | None = None
     fresh: bool = False  # start over: drop a partial run and overwrite OUT
     extra: dict = field(default_factory=dict)
+    ray_replicas: int | None = None  # judge on this many Ray actors, one backend each (judge.scale)
+    ray_address: str | None = None  # the Ray cluster to join (else RAY_ADDRESS, else a local one for the run)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -65,6 +67,10 @@ class ScoreConfig:
             raise ConfigError(f"--timeout must be positive, got {self.timeout}")
         if self.max_retries < 0:
             raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
+        if self.ray_replicas is not None and self.ray_replicas < 1:
+            raise ConfigError(f"--ray-replicas must be 1 or more, got {self.ray_replicas}")
+        if self.ray_address and not self.ray_replicas:
+            raise ConfigError("--ray-address joins a Ray cluster for --ray-replicas: give --ray-replicas N too")
 
 
 def resolve_template(config: ScoreConfig, items: list) -> Template:
@@ -182,18 +188,26 @@ def _score(config: ScoreConfig, backend: Backend | None, items: list, template: 
     pending = [key for key in wanted if key not in kept]
     if not pending and out.exists() and not state_path.exists() and len(kept) == len(wanted):
         return _counts(items, orders, [kept[k] for k in wanted], judged=0, elapsed=0.0)  # finished: nothing to do
-    started, judged = time.monotonic(), 0
+    started, judged, executor = time.monotonic(), 0, {"executor": "process"}
     if pending:
         write_json(state_path, state)
-        owned = backend is None
-        backend = backend or make_backend(config)
+        if config.ray_replicas:  # the same judging on N Ray actors; the log, state and order stay here
+            from .scale import RayReplicas
+
+            owned, backend = True, RayReplicas(config, template, params, replicas=config.ray_replicas,
+                                               address=config.ray_address, backend=backend).start()
+        else:
+            owned = backend is None
+            backend = backend or make_backend(config)
         from tqdm import tqdm
 
         try:
             with tqdm(total=len(wanted), initial=len(wanted) - len(pending), unit="call", desc=f"score {backend.name}",
                       disable=not progress, dynamic_ncols=True) as bar:
-                for batch in iter_verdicts(items, template, backend, mode=config.mode, swap=config.swap,
-                                           batch_size=config.batch_size, params=params, done=set(kept), progress=bar):
+                batches = (backend.iter_verdicts(items, done=set(kept), progress=bar) if config.ray_replicas else
+                           iter_verdicts(items, template, backend, mode=config.mode, swap=config.swap,
+                                         batch_size=config.batch_size, params=params, done=set(kept), progress=bar))
+                for batch in batches:
                     log.append(batch)
                     kept.update(((v.id, v.order), v) for v in batch)
                     judged += len(batch)
@@ -205,6 +219,8 @@ def _score(config: ScoreConfig, backend: Backend | None, items: list, template: 
             log.close()
             if owned and hasattr(backend, "close"):
                 backend.close()
+        if config.ray_replicas:
+            executor = backend.describe()  # replicas, replacements, the cluster's resources
     ordered = [kept[k] for k in wanted]
     write_jsonl(out, ordered)
     counts = _counts(items, orders, ordered, judged=judged, elapsed=time.monotonic() - started)
@@ -212,7 +228,7 @@ def _score(config: ScoreConfig, backend: Backend | None, items: list, template: 
                    config={**asdict(config), "api_key": None, "template": template.key,
                            "template_hash": template.text_hash},
                    inputs={"items": config.input, **({"adapter": config.adapter} if config.adapter else {})},
-                   counts=counts, resume=state)
+                   counts=counts, resume=state, executor=executor)
     log.remove()
     state_path.unlink(missing_ok=True)
     return counts

@@ -14,7 +14,8 @@ def cmd_score(args) -> int:
         name=args.name, base_url=args.base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
         concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
         tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len, limit=args.limit,
-        fresh=args.fresh, extra=parse_engine_args(args.engine_arg or []),
+        fresh=args.fresh, extra=parse_engine_args(args.engine_arg or []), ray_replicas=args.ray_replicas,
+        ray_address=args.ray_address,
     )
     counts = score(config)
     print(f"wrote {counts['verdicts']} verdicts to {args.out} ({counts['judged_now']} judged now, "
@@ -74,4 +75,10 @@ def register(verbs) -> None:
     p.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
                    help="passed to the backend's constructor: vllm.LLM (e.g. compilation_config=0, "
                         "gpu_memory_utilization=0.8) or HFBackend (e.g. dtype=bfloat16, batch_size=16); repeatable")
+    p.add_argument("--ray-replicas", type=int, metavar="N",
+                   help="judge on N Ray actors, one backend each (pip install 'judgeforge[ray]'); same outputs, "
+                        "resume and order as one process; a dead replica's batch is judged by its replacement")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="with --ray-replicas: join this Ray cluster (auto, HOST:PORT, ray://HOST:10001; default "
+                        "RAY_ADDRESS); without it a local cluster is started for the run and stopped after it")
     p.set_defaults(func=cmd_score)
