@@ -4,6 +4,7 @@ Host check (DNS rebinding) without an API key, and the upstream key that is not 
 
 import json
 import threading
+import time
 
 import pytest
 from fake_engine import KEY, FakeEngine, engine, make_client  # noqa: F401 (engine: a fixture)
@@ -35,8 +36,9 @@ def test_a_full_server_answers_503_with_retry_after_and_health_stays_up():
                                                                             headers=AUTH)))
         worker.start()
         try:
-            while not engine.bodies:  # the first request has reached the engine and waits there
-                threading.Event().wait(0.01)
+            deadline = time.monotonic() + 60
+            while not engine.bodies and time.monotonic() < deadline:  # the first reaches the engine and waits there
+                time.sleep(0.01)
             busy = client.post("/v1/judge/pairwise", json=PAIR, headers=AUTH)
             assert "--max-in-flight" in assert_error(busy, 503)["message"]
             assert busy.headers["retry-after"] == "1"
