@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from judge.backends.base import Request
 from judge.backends.openai import OpenAIBackend
-from judge.backends.hf import encode_prompt
+from judge.backends.encoding import encode_prompt
 from judge.errors import ConfigError
 from judge.judging import orders_for, params_for, request_for, verdict_from
 from judge.metrics import swap_combine

