@@ -1,6 +1,7 @@
 """Benchmark `judgeforge score` backends side by side on the PandaLM test set (both orders).
 
-    .venv/bin/python scripts/bench_score.py [--pairs 999] [--full-pairs 32] [--skip-http] [--skip-hf]
+    .venv/bin/python scripts/bench_score.py [--pairs 999] [--full-pairs 32] [--skip-http] [--skip-hf] [--skip-ray]
+    .venv/bin/python scripts/bench_score.py --only-ray [--ray-pairs 100] [--ray-replicas 2]
 
 Runs, in one process and on the same pairs: vLLM offline (verdict, logprob, full), transformers
 (verdict, logprob, full) and the OpenAI-compatible path through `judgeforge serve` (verdict).
@@ -9,7 +10,10 @@ vllm / hf per mode, verdict and logprob vs full per item, HTTP vs offline vLLM. 
 `--full-pairs` pairs (it generates up to --full-max-tokens tokens per call). vLLM's prefix cache is
 emptied before each of its runs, so it only reuses work within a run (the template's instructions,
 the question both orders of a pair share); its hit rate is reported next to each vLLM figure.
-Writes bench/results/score.json.
+Then the transformers backend (verdict mode) in one process vs on `--ray-replicas` Ray replicas
+(`score --ray-replicas`): on the 2-core CPU machine two replicas share the same two cores, so
+that ratio measures Ray's overhead, not a speed-up; on a GPU machine it is replicas per GPU.
+Writes bench/results/score.json (`--only-ray`: bench/results/score_ray.json).
 """
 
 from __future__ import annotations
@@ -59,6 +63,62 @@ def run(backend, kind: str, pairs: list, mode: str, workdir: Path, template: str
     return result
 
 
+def ray_vs_process(model: str, pairs: list, workdir: Path, template: str, replicas: int) -> tuple[dict, dict]:
+    """hf backend, verdict mode, the same pairs: one process vs `replicas` Ray replicas, each timed from
+    building its backend(s) to the last verdict. The local Ray cluster's start, paid once per run, is
+    timed apart; a replica's memory is its process's peak RSS, sampled while it judges."""
+    import shutil
+    import threading
+
+    import psutil
+    import ray
+
+    items = workdir / f"ray-items-{len(pairs)}.jsonl"
+    write_jsonl(items, pairs)
+    common = {"input": str(items), "backend": "hf", "model": model, "template": template, "swap": True,
+              "mode": "verdict", "batch_size": 16, "extra": {"batch_size": 16}}
+    rows, outs = {}, {"one process": workdir / "one-process.jsonl", f"{replicas} ray replicas": workdir / "ray.jsonl"}
+
+    def timed(label: str, **kwargs) -> None:
+        start = time.perf_counter()
+        counts = score(ScoreConfig(out=str(outs[label]), **common, **kwargs), progress=False)
+        seconds = time.perf_counter() - start
+        rows[f"hf/verdict/{label}"] = {"pairs": len(pairs), "seconds": round(seconds, 2),
+                                       "items_per_s": round(len(pairs) / seconds, 3),
+                                       "parse_failures": counts["parse_failures"]}
+
+    timed("one process")
+    folder = tempfile.mkdtemp(prefix="jf-ray-bench-")
+    start = time.perf_counter()
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, _temp_dir=folder)
+    cluster_start = time.perf_counter() - start
+    peaks: dict[int, int] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for proc in psutil.process_iter(["name", "cmdline", "memory_info"]):
+                title = " ".join(proc.info["cmdline"] or []) or proc.info["name"] or ""
+                if title.startswith("ray::_Replica") and proc.info["memory_info"]:
+                    peaks[proc.pid] = max(peaks.get(proc.pid, 0), proc.info["memory_info"].rss)
+            stop.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        timed(f"{replicas} ray replicas", ray_replicas=replicas)
+    finally:
+        stop.set()
+        sampler.join()
+        ray.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
+    one, on_ray = (outs[k].read_text().splitlines() for k in outs)
+    same = [(r["id"], r["order"], r["winner"]) for r in map(json.loads, one)] == \
+        [(r["id"], r["order"], r["winner"]) for r in map(json.loads, on_ray)]
+    return rows, {"ray_cluster_start_s": round(cluster_start, 1), "same_verdicts": same,
+                  "replica_peak_rss_mib": sorted(round(rss / 2**20) for rss in peaks.values())}
+
+
 def prefix_cache_counts(llm) -> tuple[float, float]:
     """vLLM's cumulative prefix-cache hits and queries, in tokens."""
     values = {m.name: getattr(m, "value", None) for m in llm.get_metrics()}
@@ -76,8 +136,13 @@ def main() -> None:
     parser.add_argument("--skip-hf", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--port", type=int, default=18751)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "score.json"))
+    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--only-ray", action="store_true", help="only one process vs Ray replicas (hf, verdict)")
+    parser.add_argument("--ray-pairs", type=int, default=100, help="pairs for the one process vs Ray comparison")
+    parser.add_argument("--ray-replicas", type=int, default=2)
+    parser.add_argument("--out", help="default bench/results/score.json (--only-ray: score_ray.json)")
     args = parser.parse_args()
+    args.out = args.out or str(ROOT / "bench" / "results" / ("score_ray.json" if args.only_ray else "score.json"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
@@ -86,13 +151,18 @@ def main() -> None:
     results: dict = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-score-"))
 
-    from judge.backends.vllm import VLLMBackend
+    ray_facts = {}
+    if args.only_ray:
+        args.skip_hf = args.skip_http = True
+    else:
+        from judge.backends.vllm import VLLMBackend
 
-    engine = VLLMBackend(args.model, max_model_len=4096, disable_log_stats=False)
-    for mode, subset in (("verdict", pairs), ("logprob", pairs), ("verdict", hf_pairs), ("logprob", hf_pairs)):
-        results[f"vllm/{mode}/{len(subset)}"] = run(engine, "vllm", subset, mode, workdir, args.template, 0)
-    results[f"vllm/full/{len(full_pairs)}"] = run(engine, "vllm", full_pairs, "full", workdir, args.template, args.full_max_tokens)
-    engine.close()
+        engine = VLLMBackend(args.model, max_model_len=4096, disable_log_stats=False)
+        for mode, subset in (("verdict", pairs), ("logprob", pairs), ("verdict", hf_pairs), ("logprob", hf_pairs)):
+            results[f"vllm/{mode}/{len(subset)}"] = run(engine, "vllm", subset, mode, workdir, args.template, 0)
+        results[f"vllm/full/{len(full_pairs)}"] = run(engine, "vllm", full_pairs, "full", workdir, args.template,
+                                                       args.full_max_tokens)
+        engine.close()
 
     if not args.skip_hf:
         from judge.backends.hf import HFBackend
@@ -116,6 +186,10 @@ def main() -> None:
                                    concurrency=64)
             results[f"http/verdict/{len(pairs)}"] = run(client, "openai", pairs, "verdict", workdir, args.template, 0)
 
+    if not args.skip_ray:
+        rows, ray_facts = ray_vs_process(args.model, pairs[: args.ray_pairs], workdir, args.template, args.ray_replicas)
+        results.update(rows)
+
     def rate(key):
         return results.get(key, {}).get("items_per_s")
 
@@ -127,10 +201,12 @@ def main() -> None:
         "vllm_verdict_over_full": _ratio(rate(f"vllm/verdict/{n}"), rate(f"vllm/full/{f}")),
         "vllm_logprob_over_full": _ratio(rate(f"vllm/logprob/{n}"), rate(f"vllm/full/{f}")),
         "http_over_offline_vllm_verdict": _ratio(rate(f"http/verdict/{n}"), rate(f"vllm/verdict/{n}")),
+        "ray_replicas_over_one_process_hf_verdict": _ratio(rate(f"hf/verdict/{args.ray_replicas} ray replicas"),
+                                                           rate("hf/verdict/one process")),
     }
     report = {"source": source, "template": args.template, "model": args.model, "device": f"CPU ({os.cpu_count()} cores, "
               f"{platform.machine()})", "full_max_tokens": args.full_max_tokens, "results": results, "ratios": ratios,
-              "date": time.strftime("%Y-%m-%d")}
+              **({"ray": ray_facts} if ray_facts else {}), "date": time.strftime("%Y-%m-%d")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'run':<28}{'pairs':>7}{'seconds':>10}{'items/s':>10}{'unparsed':>10}{'prefix hits':>13}")
@@ -138,6 +214,8 @@ def main() -> None:
         print(f"{key:<28}{r['pairs']:>7}{r['seconds']:>10}{r['items_per_s']:>10}{r['parse_failures']:>10}"
               f"{r.get('prefix_cache_hit_rate', ''):>13}")
     for key, value in ratios.items():
+        print(f"{key:<34}{value}")
+    for key, value in ray_facts.items():
         print(f"{key:<34}{value}")
     print(f"wrote {args.out}")
 
