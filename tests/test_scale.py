@@ -171,6 +171,36 @@ def test_killing_the_driver_loses_only_batches_in_flight_and_a_rerun_judges_the_
     assert [(v.id, v.order) for v in verdicts] == WANTED
 
 
+JOINER = """
+import sys
+from judge.backends.base import FakeBackend
+from judge.score import ScoreConfig, score
+
+score(ScoreConfig(input=sys.argv[1] + "/items.jsonl", out=sys.argv[1] + "/pred.jsonl", backend="hf", model="fake",
+                  template="judgelm", swap=True, batch_size=4, ray_replicas=2, ray_address=sys.argv[2]),
+      FakeBackend(lambda request: "8 6"), progress=False)
+"""
+
+
+def test_a_run_with_an_address_joins_that_cluster_and_leaves_it_running(ray_cluster, tmp_path):
+    write_jsonl(tmp_path / "items.jsonl", PAIRS)
+    (tmp_path / "joiner.py").write_text(JOINER)
+    address = ray.get_runtime_context().gcs_address
+    before = ray_daemons()
+    result = subprocess.run([sys.executable, str(tmp_path / "joiner.py"), str(tmp_path), address],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ray_daemons() == before  # no cluster of its own was started, and ours was not stopped
+    assert ray.get(ray.put("still up")) == "still up"
+    deadline = time.monotonic() + 30
+    while ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU") == 2  # its replicas are gone, their CPUs free
+    executor = read_json(tmp_path / "pred.manifest.json")["executor"]
+    assert executor["cluster"] == address and executor["cluster_resources"]["CPU"] == 2
+    assert len(read_jsonl(tmp_path / "pred.jsonl", lambda r: r)) == 40
+
+
 def arithmetic_pairs(n: int) -> list[PairItem]:
     """Pairs where one answer is right: SmolLM2's verdicts then differ from pair to pair."""
     out = []
