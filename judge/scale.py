@@ -114,6 +114,7 @@ class RayReplicas:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.name = ""
         self.replaced = 0
+        self._start_deaths = 0  # replicas in a row that died while building their backend
         self._tempdir: str | None = None
         self._owns_ray = False
         self._idle: list = []
@@ -186,24 +187,38 @@ class RayReplicas:
         actor = ray.remote(_Replica).options(max_restarts=0, max_task_retries=0, **self._resources)
         return actor.remote(self.config, self.template, self.params, self.backend)
 
-    def _start(self, actors: list) -> list:
-        """Wait until `actors` have built their backends; a dead one is replaced (MAX_ATTEMPTS times)."""
+    def _replace(self, dead, error: Exception, *, starting: bool):
+        """A new replica, starting, for one that died (killed for good, in case it is only unreachable).
+        Replicas that keep dying while they build their backend (no memory for it) stop the run."""
         import ray
 
-        started, pending, attempts = [], {actor.start.remote(): actor for actor in actors}, 0
+        self._start_deaths = self._start_deaths + 1 if starting else 0
+        if self._start_deaths >= MAX_ATTEMPTS:
+            raise BackendError(f"Ray replicas keep dying while loading the backend ({self._start_deaths} in a row): "
+                               f"{error}")
+        ray.kill(dead)
+        self.replaced += 1
+        replacement = self._spawn()
+        return replacement, replacement.start.remote()
+
+    def _started(self, ref) -> None:
+        self.name = _get(ref)["name"]
+        self._start_deaths = 0
+
+    def _start(self, actors: list) -> list:
+        """Wait until `actors` have built their backends; a dead one is replaced."""
+        import ray
+
+        started, pending = [], {actor.start.remote(): actor for actor in actors}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             actor = pending.pop(ready[0])
             try:
-                self.name = _get(ready[0])["name"]
+                self._started(ready[0])
                 started.append(actor)
             except ray.exceptions.RayActorError as e:
-                attempts += 1
-                if attempts >= MAX_ATTEMPTS:
-                    raise BackendError(f"Ray replicas keep dying while loading the backend ({attempts} times): {e}") from None
-                replacement = self._spawn()
-                pending[replacement.start.remote()] = replacement
-                self.replaced += 1
+                replacement, ref = self._replace(actor, e, starting=True)
+                pending[ref] = replacement
         return started
 
     def iter_verdicts(self, items: Sequence[Item], *, done: set[tuple[str, str]] | None = None,
@@ -229,16 +244,15 @@ class RayReplicas:
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 actor, batch = in_flight.pop(ready[0])
                 try:
-                    result = _get(ready[0])
+                    result = self._started(ready[0]) if batch is None else _get(ready[0])
                 except ray.exceptions.RayActorError as e:  # the replica died (killed, OOM, node lost)
                     if batch is not None and batch.attempts >= MAX_ATTEMPTS:
                         raise BackendError(f"a batch of {len(batch.calls)} calls killed {batch.attempts} Ray "
                                            f"replicas: {e}") from None
                     if batch is not None:
                         queue.appendleft(batch)
-                    replacement = self._spawn()
-                    in_flight[replacement.start.remote()] = (replacement, None)
-                    self.replaced += 1
+                    replacement, ref = self._replace(actor, e, starting=batch is None)
+                    in_flight[ref] = (replacement, None)
                     continue
                 if batch is None:  # a replacement is ready
                     self._idle.append(actor)

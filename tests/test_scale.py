@@ -120,6 +120,18 @@ def test_a_batch_that_kills_every_replica_stops_the_run_keeping_the_rest(ray_clu
     assert not (tmp_path / "pred.jsonl").exists()
 
 
+class DiesOnArrival(FakeBackend):
+    """A backend whose replica dies as it receives it (as one that runs out of memory loading a model)."""
+
+    def __setstate__(self, state):
+        os._exit(1)
+
+
+def test_replicas_that_keep_dying_while_loading_stop_the_run(ray_cluster, tmp_path):
+    with pytest.raises(BackendError, match="keep dying while loading the backend"):
+        score(config_for(tmp_path), DiesOnArrival(), progress=False)
+
+
 def test_a_replica_that_cannot_build_its_backend_raises_the_backends_own_error(ray_cluster, tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         score(config_for(tmp_path, model=str(tmp_path / "no-such-model"), ray_replicas=1), progress=False)
