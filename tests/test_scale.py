@@ -5,6 +5,8 @@ in-process tests of this module; the command-line runs start (and must stop) the
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +86,7 @@ def ray_cluster():
              _temp_dir=folder)
     yield
     ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_ray_flags_are_checked_before_anything_starts(tmp_path):
@@ -167,9 +170,15 @@ def test_killing_the_driver_loses_only_batches_in_flight_and_a_rerun_judges_the_
         time.sleep(0.05)
     assert driver.poll() is None, "the driver finished before it could be killed"
     started = ray_daemons() - before
+    # the killed driver cannot remove its cluster's temp folder (its Ray logs): the test does
+    folders = {folder for pid in started
+               for folder in re.findall(r"(/[^\s=]*?/jf-ray-[^/\s]+)", " ".join(psutil.Process(pid).cmdline()))}
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert started and not wait_gone(started), "the killed driver's Ray cluster outlived it"
+    assert folders
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
     logged = {(row["id"], row["order"]) for row in AppendLog(partial).rows()}
     lost = set(calls(tmp_path / "calls1")) - logged
