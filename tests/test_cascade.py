@@ -146,3 +146,29 @@ def test_escalation_goes_through_distills_retrying_cached_client(judges, calibra
     assert stats["distinct_ok"] == 20 and stats["repeated_ok"] == 0 and summary["teacher_calls"] == 20
     final = read_verdicts(tmp_path / "pred.jsonl")
     assert len(final) == 20 and all(v.judge == TEACHER and v.parse_ok for v in final)
+
+
+def test_the_commands(judges, calibration, tmp_path, monkeypatch, capsys):
+    from judge.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    local, teacher = judges
+    assert main(["calibrate", "--pred", str(calibration / "pred.jsonl"), "--gold", str(calibration / "items.jsonl"),
+                 "--target-agreement", "0.97", "--risk", "0.1", "--out", str(tmp_path / "cascade.json")]) == 0
+    make_items(tmp_path / "test.jsonl", "k", 12, seed=6)
+    (tmp_path / "prices.yaml").write_text(f"{TEACHER}: {{input: 10.0, output: 30.0}}\n")
+    argv = ["score", "--input", str(tmp_path / "test.jsonl"), "--backend", "openai", "--model", "local-judge",
+            "--base-url", local.base_url, "--template", "pandalm", "--swap", "--mode", "logprob",
+            "--out", str(tmp_path / "pred.jsonl")]
+    cascade = ["--cascade", str(tmp_path / "cascade.json"), "--teacher-model", TEACHER,
+               "--teacher-base-url", teacher.base_url, "--prices", str(tmp_path / "prices.yaml")]
+    capsys.readouterr()
+    assert main(argv + cascade) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote 24 final verdicts to {tmp_path / 'pred.jsonl'}" in printed and "escalated to teacher-model" in printed
+    assert "everything to the teacher (estimated): $" in printed
+    assert len(read_verdicts(tmp_path / "pred.jsonl")) == 24
+    # a teacher without a cascade, or a cascade without a teacher: refused, exit 2
+    assert main(argv + ["--teacher-model", TEACHER, "--fresh"]) == 2
+    assert main(argv + ["--cascade", str(tmp_path / "cascade.json")]) == 2
+    assert "--cascade and --teacher-model go together" in capsys.readouterr().err

@@ -17,6 +17,10 @@ def cmd_score(args) -> int:
         fresh=args.fresh, extra=parse_engine_args(args.engine_arg or []), ray_replicas=args.ray_replicas,
         ray_address=args.ray_address,
     )
+    from .calibrate import score_with_cascade, wants_cascade
+
+    if wants_cascade(args):  # the local judge, its unsure items to the teacher (judge.cascade)
+        return score_with_cascade(config, args)
     counts = score(config)
     print(f"wrote {counts['verdicts']} verdicts to {args.out} ({counts['judged_now']} judged now, "
           f"{counts['resumed']} resumed, {counts['parse_failures']} unparsed)")
@@ -81,4 +85,7 @@ def register(verbs) -> None:
     p.add_argument("--ray-address", metavar="ADDR",
                    help="with --ray-replicas: join this Ray cluster (auto, HOST:PORT, ray://HOST:10001; default "
                         "RAY_ADDRESS); without it a local cluster is started for the run and stopped after it")
+    from .calibrate import add_cascade_arguments
+
+    add_cascade_arguments(p)
     p.set_defaults(func=cmd_score)
