@@ -41,34 +41,22 @@ def orders_for(swap: bool, mode: str) -> tuple[str, ...]:
     return ("ab", "ba") if swap and mode == "pairwise" else ("ab",)
 
 
-def _map_back_logprobs(info: dict, order: str) -> dict:
-    if order != "ba":
-        return info
-    out = dict(info)
-    if "probs" in info:
-        out["probs"] = {{"1": "2", "2": "1"}.get(k, k): v for k, v in info["probs"].items()}
-    if "expected_scores" in info:
-        out["expected_scores"] = info["expected_scores"][::-1]
-        out["expected_winner"] = {"1": "2", "2": "1"}.get(info["expected_winner"], info["expected_winner"])
-    return out
-
-
 def verdict_from(template: Template, item_id: str, order: str, generation: Generation, *, mode: str,
                  judge: str | None, sample: int = 0) -> Verdict:
-    """The Verdict for one generation, mapped back to the original answer order. A backend error
-    (e.g. the prompt exceeds the context) is a recorded failure, like a reply that does not parse."""
+    """The Verdict for one generation, mapped back to the original answer order (by the template,
+    probabilities included). A backend error (e.g. the prompt exceeds the context) is a recorded
+    failure, like a reply that does not parse."""
     if generation.error:
         return Verdict(id=item_id, order=order, raw=generation.text or "", parse_ok=False, judge=judge,
                        template=template.key, template_hash=template.text_hash, usage=generation.usage,
                        error=generation.error, sample=sample)
-    verdict = template.verdict(item_id, order, generation.text, judge=judge, usage=generation.usage, sample=sample)
+    info = None
     if mode == "logprob" and generation.tokens and generation.top_logprobs:
-        info = template.read_logprobs(generation.tokens, generation.top_logprobs)
-        if info:
-            info = _map_back_logprobs(info, order)
-            verdict.logprobs = info
-            if "expected_score" in info and verdict.parse_ok:
-                verdict.scores = [info["expected_score"]]
+        info = template.read_logprobs(generation.tokens, generation.top_logprobs) or None
+    verdict = template.verdict(item_id, order, generation.text, judge=judge, usage=generation.usage, sample=sample,
+                               logprobs=info)
+    if info and "expected_score" in info and verdict.parse_ok:
+        verdict.scores = [info["expected_score"]]
     return verdict
 
 

@@ -43,6 +43,29 @@ def normalize_winner(value: Any) -> str | None:
     raise RowError(f"winner must be 1, 2 or tie, got {value!r}", "winner")
 
 
+def swap_label(label: str | None) -> str | None:
+    """A pairwise label seen with the two answers the other way round: "1" <-> "2"; "tie" and None stay."""
+    return {"1": "2", "2": "1"}.get(label, label)
+
+
+def to_original_order(order: str, winner: str | None, scores: list[float] | None,
+                      logprobs: dict | None) -> tuple[str | None, list[float] | None, dict | None]:
+    """A pairwise verdict as the judge gave it with the answers in `order` (its winner, per-answer
+    scores and verdict-token probabilities), mapped back to the item's original answer order: the one
+    place a swapped verdict is turned round. Unchanged for "ab"."""
+    if order != "ba":
+        return winner, scores, logprobs
+    if logprobs is not None:
+        logprobs = dict(logprobs)
+        if "probs" in logprobs:
+            logprobs["probs"] = {swap_label(k): v for k, v in logprobs["probs"].items()}
+        if "expected_scores" in logprobs:
+            logprobs["expected_scores"] = logprobs["expected_scores"][::-1]
+        if "expected_winner" in logprobs:
+            logprobs["expected_winner"] = swap_label(logprobs["expected_winner"])
+    return swap_label(winner), scores[::-1] if scores else None, logprobs
+
+
 @dataclass
 class PairItem:
     """Two answers to one question; `winner` is the gold label when the source has one."""
@@ -67,7 +90,7 @@ class PairItem:
         """The same pair with the answers (and their models) in the other order."""
         return dataclasses.replace(
             self, answer1=self.answer2, answer2=self.answer1, model1=self.model2, model2=self.model1,
-            winner={"1": "2", "2": "1"}.get(self.winner, self.winner),
+            winner=swap_label(self.winner),
         )
 
 

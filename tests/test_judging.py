@@ -5,7 +5,7 @@ import pytest
 from judge.backends import FakeBackend, Generation
 from judge.errors import ConfigError
 from judge.judging import judge_items, params_for, verdict_from
-from judge.records import PairItem, SingleItem
+from judge.records import PairItem, SingleItem, swap_label, to_original_order
 from judge.templates import get_template
 
 ITEMS = [PairItem(id=str(i), question=f"q{i}", answer1="GOOD", answer2="bad") for i in range(5)]
@@ -46,6 +46,17 @@ def test_logprob_verdict_maps_probabilities_back_for_swapped_order():
     v = verdict_from(get_template("pandalm"), "x", "ba", gen, mode="logprob", judge="j")
     assert v.winner == "2"
     assert v.logprobs["probs"]["2"] == pytest.approx(0.7, abs=1e-5)
+
+
+def test_to_original_order_turns_every_part_of_a_swapped_verdict_round():
+    info = {"probs": {"1": 0.6, "2": 0.3, "tie": 0.1}, "expected_scores": [8.0, 3.0], "expected_winner": "1", "mass": [1.0]}
+    winner, scores, logprobs = to_original_order("ba", "1", [8.0, 3.0], info)
+    assert (winner, scores) == ("2", [3.0, 8.0])
+    assert logprobs == {"probs": {"2": 0.6, "1": 0.3, "tie": 0.1}, "expected_scores": [3.0, 8.0],
+                        "expected_winner": "2", "mass": [1.0]}
+    assert info["expected_scores"] == [8.0, 3.0]  # the caller's dict is left as read
+    assert to_original_order("ab", "1", [8.0, 3.0], info) == ("1", [8.0, 3.0], info)
+    assert swap_label("tie") == "tie" and swap_label(None) is None
 
 
 def test_logprob_pointwise_uses_the_expected_score():

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import TemplateError
-from ..records import Item, PairItem, SingleItem, Verdict
+from ..records import Item, PairItem, SingleItem, Verdict, to_original_order
 from .parsers import Parsed, winner_from_scores
 
 
@@ -124,12 +124,12 @@ class Template:
 
     def verdict(self, item_id: str, order: str, raw: str, *, judge: str | None = None, usage: dict | None = None,
                 sample: int = 0, logprobs: dict | None = None) -> Verdict:
-        """Parse `raw` and build the Verdict, mapped back to the item's original answer order."""
+        """Parse `raw` and build the Verdict, mapped back to the item's original answer order;
+        `logprobs` (from `read_logprobs`) is given as read, in the order the judge saw."""
         parsed = self.parse(raw)
         winner, scores = parsed.winner, list(parsed.scores) if parsed.scores else None
-        if order == "ba" and self.mode == "pairwise":
-            winner = {"1": "2", "2": "1"}.get(winner, winner)
-            scores = scores[::-1] if scores else None
+        if self.mode == "pairwise":
+            winner, scores, logprobs = to_original_order(order, winner, scores, logprobs)
         return Verdict(
             id=item_id, order=order, winner=winner, scores=scores, reason=parsed.reason,
             reference_generated=parsed.reference, raw=raw or "", parse_ok=parsed.ok, judge=judge,
