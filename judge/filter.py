@@ -30,7 +30,7 @@ from .jsonl import iter_json_rows, read_items, read_json, write_json, write_json
 from .manifest import write_manifest
 from .metrics import consistency, majority_label
 from .outdir import staged_dir
-from .records import Item, RowError, Verdict, from_row
+from .records import Item, RowError, TrainRow, Verdict, from_row
 from .templates import Template, get_template
 
 EXPORTS = ("openai",)
@@ -60,29 +60,6 @@ class FilterConfig:
         if Path(self.out).resolve() == Path(self.verdicts).resolve().parent:
             raise ConfigError("--out must not be the distill folder (both stages write manifest.json); "
                               "use e.g. runs/NAME/data")
-
-
-@dataclass
-class TrainRow:
-    id: str
-    mode: str
-    template: str  # name@version
-    template_hash: str | None
-    order: str
-    messages: list[dict]  # system/user as rendered for `order`, then the teacher's reply as assistant
-    winner: str | None = None
-    scores: list[float] | None = None
-    parse_ok: bool = False
-    judge: str | None = None
-    sample: int = 0
-    usage: dict | None = None
-    error: str | None = None
-    variant: str | None = None  # "reference-free" for CritiqueLLM rewrites
-    mean_score: float | None = None  # pointwise with samples
-    spread: float | None = None
-    n_samples: int | None = None
-    category: str | None = None
-    reason: str | None = None  # dropped rows only: why
 
 
 @dataclass

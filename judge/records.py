@@ -146,6 +146,32 @@ class Verdict:
         return self.scores[0] if self.scores and len(self.scores) == 1 else None
 
 
+@dataclass
+class TrainRow:
+    """One training example (`judgeforge filter` writes them, `train` reads them): the template's
+    rendering of an item in one order, with the teacher's reply as the assistant turn."""
+
+    id: str
+    mode: str
+    template: str  # name@version
+    template_hash: str | None
+    order: str
+    messages: list[dict]  # system/user as rendered for `order`, then the teacher's reply as assistant
+    winner: str | None = None
+    scores: list[float] | None = None
+    parse_ok: bool = False
+    judge: str | None = None
+    sample: int = 0
+    usage: dict | None = None
+    error: str | None = None
+    variant: str | None = None  # "reference-free" for CritiqueLLM rewrites
+    mean_score: float | None = None  # pointwise with samples
+    spread: float | None = None
+    n_samples: int | None = None
+    category: str | None = None
+    reason: str | None = None  # dropped rows only: why
+
+
 def _check(value: Any, hint: Any) -> Any:
     """Return `value` coerced to `hint` where lossless (int -> float, int id -> str), else raise TypeError."""
     origin = typing.get_origin(hint)

@@ -49,7 +49,7 @@ def bench_rows(workdir: Path) -> tuple[Path, str]:
     """train.jsonl to benchmark on: PandaLM items with GPT-3.5's replies as targets (varied lengths),
     else the shipped synthetic rows."""
     from judge.convert import convert_records
-    from judge.filter import TrainRow
+    from judge.records import TrainRow
     from judge.jsonl import write_jsonl
     from judge.templates import get_template
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 
 from judge.backends.encoding import encode_prompt
 from judge.errors import ConfigError, InputError
-from judge.filter import TrainRow
 from judge.jsonl import iter_json_rows
-from judge.records import RowError, from_row
+from judge.records import RowError, TrainRow, from_row
 from judge.templates import Prompt, Template, get_template
 
 IGNORE = -100  # label of the prompt tokens: no loss

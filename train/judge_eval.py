@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 from judge.backends.base import Request
 from judge.backends.hf import HFBackend
-from judge.filter import TrainRow
 from judge.judging import params_for, verdict_from
 from judge.metrics import classification, consistency, correlations
-from judge.records import Verdict
+from judge.records import TrainRow, Verdict
 from judge.templates import Template
 
 from .data import row_prompt

@@ -16,10 +16,9 @@ import argparse
 import random
 from pathlib import Path
 
-from judge.filter import TrainRow
 from judge.jsonl import write_jsonl
 from judge.manifest import write_manifest
-from judge.records import PairItem
+from judge.records import PairItem, TrainRow
 from judge.templates import get_template
 
 CATEGORIES = {

@@ -105,7 +105,7 @@ def test_merged_model_gives_the_adapter_logits(trained, tiny_llama_path, tmp_pat
 
 
 def test_pointwise_judge_metrics_are_correlations():
-    from judge.filter import TrainRow
+    from judge.records import TrainRow
 
     rows = [TrainRow(id=str(i), mode="pointwise", template="rag-relevancy@1", template_hash=None, order="ab",
                      messages=[], scores=[float(s)]) for i, s in enumerate([1, 2, 3, 4, 5])]
