@@ -191,7 +191,7 @@ def _teacher_gold(teacher: dict, lines: dict[str, int], labels: dict[str, Gold])
         ab = M.majority_label([v.winner for v in parsed.get("ab", [])])
         ba = M.majority_label([v.winner for v in parsed.get("ba", [])])
         scores = [v.score for vs in parsed.values() for v in vs if v.score is not None]
-        winner = M.swap_combine([ab], [ba])[0] if ab and ba else ab or ba
+        winner = M.combine_orders(ab, ba) if ab and ba else ab or ba  # one order parsed: its label
         if winner is None and not scores:
             without.append(item_id)
             continue

@@ -155,10 +155,15 @@ def consistency(ab: Sequence[str | None], ba: Sequence[str | None], *, unparsed:
     }
 
 
+def combine_orders(ab: str | None, ba: str | None) -> str | None:
+    """One item's two orders (both mapped back) as one verdict, PandaLM's swap protocol: the verdict
+    both orders agree on, a conflict becomes a tie. An unparsed side leaves it unparsed (None)."""
+    return None if ab is None or ba is None else ab if ab == ba else "tie"
+
+
 def swap_combine(ab: Sequence[str | None], ba: Sequence[str | None]) -> list[str | None]:
-    """PandaLM's swap protocol: keep the verdict both orders agree on, a conflict becomes a tie.
-    An unparsed side leaves the combination unparsed (the policy decides later)."""
-    return [None if a is None or b is None else a if a == b else "tie" for a, b in zip(ab, ba)]
+    """`combine_orders` item by item."""
+    return [combine_orders(a, b) for a, b in zip(ab, ba)]
 
 
 def longer_answer(len1: int, len2: int) -> str | None:

@@ -20,7 +20,7 @@ from judge.backends.openai import OpenAIBackend
 from judge.backends.encoding import encode_prompt
 from judge.errors import ConfigError
 from judge.judging import orders_for, params_for, request_for, verdict_from
-from judge.metrics import swap_combine
+from judge.metrics import combine_orders
 from judge.records import PairItem, SingleItem, Verdict
 from judge.templates import Template
 
@@ -155,7 +155,7 @@ def _pairwise(verdicts: list[Verdict], common: dict) -> PairwiseResponse:
     parsed = ab.parse_ok and ba.parse_ok
     scores = ([round((a + b) / 2, 6) for a, b in zip(ab.scores, ba.scores)]
               if parsed and ab.scores and ba.scores and len(ab.scores) == len(ba.scores) else None)
-    return PairwiseResponse(**common, winner=swap_combine([ab.winner], [ba.winner])[0], scores=scores,
+    return PairwiseResponse(**common, winner=combine_orders(ab.winner, ba.winner), scores=scores,
                             reason=ab.reason, parse_ok=parsed, consistent=ab.winner == ba.winner if parsed else None,
                             verdicts=[_order(v) for v in verdicts], usage=_usage([v.usage for v in verdicts]))
 

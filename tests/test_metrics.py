@@ -41,6 +41,7 @@ def test_consistency_and_position_bias_follow_judgelm():
 
 def test_swap_protocol_turns_conflicts_into_ties():
     assert M.swap_combine(["1", "2", "1", None], ["1", "1", "tie", "1"]) == ["1", "tie", "tie", None]
+    assert [M.combine_orders(a, b) for a, b in [("2", "2"), ("1", "2"), ("tie", None)]] == ["2", "tie", None]
 
 
 def test_correlations_equal_scipy():
