@@ -97,7 +97,7 @@ def discover(url: str, api_key: str | None) -> list[dict]:
 
 def load_tokenizer(source: str | None):
     """The judge's tokenizer for the length check; without one, too-long inputs reach the engine."""
-    from judge.backends.hf import load_tokenizer as load
+    from judge.models import load_tokenizer as load
 
     try:
         return load(source) if source else None
@@ -171,7 +171,7 @@ def merged_model(base: str, adapter: str) -> Path:
     from transformers import AutoConfig
 
     from judge.manifest import file_sha256
-    from train.merge import MERGE_DTYPES, merge
+    from judge.models import MERGE_DTYPES, merge
 
     weights = next(Path(adapter).glob("adapter_model.*"), None)
     if weights is None:

@@ -21,10 +21,10 @@ import torch
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
 
 from judge.adapters import AdapterInfo, write_adapter_info
-from judge.backends.hf import load_model, load_tokenizer
 from judge.errors import ConfigError
 from judge.jsonl import AppendLog, write_jsonl
 from judge.manifest import file_sha256, write_manifest
+from judge.models import load_model, load_tokenizer
 from judge.outdir import staged_dir
 from judge.runlock import RunLock
 

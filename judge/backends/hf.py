@@ -23,43 +23,9 @@ from pathlib import Path
 import regex  # `re` has no partial matching; the `regex` package (a transformers dependency) has
 import torch
 
-from ..errors import ConfigError
+from ..models import load_judge
 from .base import Generation, GenerationParams, Request
 from .encoding import context_refusal, encode_prompt
-
-DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def check_model_path(path: str | os.PathLike, what: str = "model") -> None:
-    """A missing local folder is an error naming it; hub ids are tried only when downloads are allowed."""
-    if Path(path).exists():
-        return
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise ConfigError(f"{what} path {path} does not exist (HF_HUB_OFFLINE=1, so it is not downloaded)")
-
-
-def load_tokenizer(path: str | os.PathLike):
-    from transformers import AutoTokenizer
-
-    check_model_path(path, "tokenizer")
-    try:
-        return AutoTokenizer.from_pretrained(str(path))
-    except OSError as e:
-        raise ConfigError(f"cannot load the tokenizer from {path}: {e}") from None
-
-
-def load_model(path: str | os.PathLike, *, dtype: str = "auto", device_map=None, **kwargs):
-    """AutoModelForCausalLM.from_pretrained with judgeforge's errors (a bad path exits 2, naming it)."""
-    from transformers import AutoModelForCausalLM
-
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    check_model_path(path, "base model")
-    try:
-        return AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype], device_map=device_map, **kwargs)
-    except OSError as e:
-        raise ConfigError(f"cannot load the model from {path}: {e}") from None
-
 
 class HFBackend:
     """`Backend` over a transformers causal LM. `model` is a folder (loaded, with `adapter` on top
@@ -70,7 +36,7 @@ class HFBackend:
                  dtype: str = "auto", device: str | None = None, batch_size: int = 8, max_context: int | None = None):
         if isinstance(model, (str, os.PathLike)):
             name = name or Path(adapter or model).name
-            model, tokenizer = _load(model, adapter, dtype, device)
+            model, tokenizer = load_judge(model, adapter, dtype=dtype, device=device)
         elif tokenizer is None or adapter is not None:
             raise TypeError("a live model needs its tokenizer, and takes no adapter path (wrap it with peft first)")
         self.model, self.tokenizer = model, tokenizer
@@ -296,20 +262,6 @@ class _Constraint:
                 run += nexts[0]
             self._forced[text] = run
         return self._forced[text]
-
-
-def _load(base, adapter, dtype: str, device: str | None):
-    """Base model (+ PEFT adapter) and the tokenizer (the adapter's when it ships one)."""
-    model = load_model(base, dtype=dtype, device_map=device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tokenizer_source = base
-    if adapter is not None:
-        from peft import PeftModel
-
-        check_model_path(adapter, "adapter")
-        model = PeftModel.from_pretrained(model, str(adapter))
-        if (Path(adapter) / "tokenizer_config.json").exists():
-            tokenizer_source = adapter
-    return model, load_tokenizer(tokenizer_source)
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

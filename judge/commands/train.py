@@ -15,7 +15,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from train.merge import merge
+    from judge.models import merge
 
     out = merge(args.base, args.adapter, args.out, dtype=args.dtype)
     print(f"merged model: {out}")

@@ -207,7 +207,7 @@ def test_a_second_train_into_the_same_output_dir_exits_2(tiny_overrides, tmp_pat
 
 
 def test_a_crash_while_merging_leaves_the_previous_merged_model(trained, tiny_llama_path, tmp_path, monkeypatch):
-    from train import merge as merging
+    from judge import models as merging
 
     _, config, _ = trained
     adapter, merged = f"{config.output_dir}/adapter", tmp_path / "merged"
