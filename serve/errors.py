@@ -63,14 +63,6 @@ class EngineUnavailable(ApiError):
     status = 503
 
 
-class EngineTimeout(ApiError):
-    status = 504
-
-
-class EngineFailed(ApiError):
-    """The engine answered with an error for a request we built: a server-side failure."""
-
-
 class EngineExited(JudgeforgeError):
     """The engine child died while serving: `judgeforge serve` exits non-zero so that its supervisor
     (systemd, Docker, Kubernetes) restarts it, rather than answering 503 forever."""

@@ -1,5 +1,5 @@
 """The OpenAI-compatible server behind the judge API (our vLLM child, or `--upstream URL`): one
-connection pool for its health, its model list, the judge calls (through `OpenAIBackend`) and the
+connection pool for its health check, the judge calls (through `OpenAIBackend`) and the
 forwarded `/v1/chat/completions` and `/v1/completions`, streaming included."""
 
 from __future__ import annotations
@@ -69,11 +69,6 @@ class Upstream:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
-
-    async def models(self) -> list[dict]:
-        response = await self.http.get(self.base_url + "/models")
-        response.raise_for_status()
-        return response.json().get("data", [])
 
     async def forward(self, request: Request, path: str) -> Response:
         """Send the client's body to the engine and its answer back, streamed as it arrives."""
