@@ -1,7 +1,8 @@
 """The adapter folder's `judgeforge.json`: what a trained judge needs to be queried the way it was
 trained (its template, name@version and hash), and where it came from (base model, training data
 hash, best validation metric, LoRA shape). `train` writes it beside the PEFT adapter, `merge`
-copies it into the merged model; `serve` and `score` read the template and the rank from it."""
+copies it into the merged model; `serve` and `score` read the template and the rank from it, and
+`choose_template` is how every caller picks the template a judge is asked with."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ConfigError
 from .jsonl import write_json
+
+if TYPE_CHECKING:
+    from .templates import Template
 
 META_FILE = "judgeforge.json"
 
@@ -63,6 +68,26 @@ def find_adapter_info(folder: str | os.PathLike) -> AdapterInfo | None:
 def adapter_template(path: str | os.PathLike) -> str:
     """The template (name@version) the adapter (or merged model) was trained with."""
     return read_adapter_info(path).template
+
+
+def choose_template(mode: str, *, explicit: str | None = None, info: AdapterInfo | None = None,
+                    fallback: str | None = None, context: str = "") -> Template:
+    """The template a judge is asked with for `mode` items: the one rule of `score`, the judge
+    server and the cascade (DESIGN.md). In order: `explicit` (score's --template, a request's
+    `template`); else the judge's own, from its adapter's judgeforge.json (`info`); else
+    `fallback` (serve's --template for a plain model) when it is a `mode` template; else the
+    mode's default (judgelm, prometheus-absolute). An explicit or own template of another mode is
+    refused (ConfigError: "template T is M" + `context`), never swapped silently for another."""
+    from .templates import DEFAULT_TEMPLATE, get_template
+
+    if explicit or info:
+        template = get_template(explicit or info.template)
+    else:
+        name = fallback if fallback and get_template(fallback).mode == mode else DEFAULT_TEMPLATE[mode]
+        template = get_template(name)
+    if template.mode != mode:
+        raise ConfigError(f"template {template.name} is {template.mode}{context or f'; {mode} needed'}")
+    return template
 
 
 def adapter_rank(path: str | os.PathLike) -> int:

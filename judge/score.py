@@ -26,7 +26,7 @@ from .manifest import file_sha256, folder_fingerprint, write_manifest
 from .records import Verdict, from_row, mode_of
 from .retry import RetryPolicy
 from .runlock import RunLock
-from .templates import DEFAULT_TEMPLATE, Template, get_template
+from .templates import Template
 
 BACKENDS = ("vllm", "hf", "openai")
 BIG_MODEL_FILE = 64 << 20  # model files above this are fingerprinted by size and mtime, not read
@@ -74,17 +74,13 @@ class ScoreConfig:
 
 
 def resolve_template(config: ScoreConfig, items: list) -> Template:
-    """--template, else the adapter's own template (judgeforge.json), else the default for the mode."""
-    name = config.template
-    if not name and config.adapter:
-        from .adapters import adapter_template
+    """--template, else the adapter's own template (judgeforge.json, required: an adapter made
+    elsewhere needs --template), else the default for the mode (`adapters.choose_template`)."""
+    from .adapters import choose_template, read_adapter_info
 
-        name = adapter_template(config.adapter)
     mode = mode_of(items[0])
-    template = get_template(name or DEFAULT_TEMPLATE[mode])
-    if template.mode != mode:
-        raise ConfigError(f"template {template.name} is {template.mode} but {config.input} holds {mode} items")
-    return template
+    info = read_adapter_info(config.adapter) if config.adapter and not config.template else None
+    return choose_template(mode, explicit=config.template, info=info, context=f" but {config.input} holds {mode} items")
 
 
 def make_backend(config: ScoreConfig) -> Backend:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.adapters import find_adapter_info
+from judge.adapters import AdapterInfo, choose_template, find_adapter_info
 from judge.errors import ConfigError
 from judge.templates import DEFAULT_TEMPLATE, Template, get_template
 
@@ -26,35 +26,27 @@ class Judge:
     adapter: str | None = None  # the adapter folder
 
     def template(self, mode: str, requested: str | None = None) -> Template:
+        """The request's template, else this judge's own for `mode` (`choose_template`)."""
         try:
-            template = get_template(requested or self.templates[mode])
+            return choose_template(mode, explicit=requested, fallback=self.templates[mode],
+                                   context=f"; this route needs a {mode} template")
         except ConfigError as e:
             raise Invalid(str(e), "template") from None
-        if template.mode != mode:
-            raise Invalid(f"template {template.name} is {template.mode}; this route needs a {mode} template", "template")
-        return template
 
 
-def default_templates(template: str | None = None) -> dict:
-    """Mode -> template key for a plain model; `template` replaces the default of its own mode."""
-    templates = dict(DEFAULT_TEMPLATE)
-    if template:
-        chosen = get_template(template)
-        templates[chosen.mode] = template
-    return {mode: get_template(name).key for mode, name in templates.items()}
+def default_templates(template: str | None = None, info: AdapterInfo | None = None) -> dict:
+    """Mode -> template key: the adapter's own template (`info`) for its mode; for the other mode,
+    and for a plain model, `template` (serve's --template) where it is of that mode, else the default."""
+    return {mode: choose_template(mode, info=info if info and get_template(info.template).mode == mode else None, fallback=template).key
+            for mode in DEFAULT_TEMPLATE}
 
 
 def build_judges(base: str, adapters: dict[str, str] | None = None, template: str | None = None) -> list[Judge]:
     """The base judge first (the default for requests that name none), then one per adapter."""
-    plain = default_templates(template)
-    judges = [Judge(base, plain)]
+    judges = [Judge(base, default_templates(template))]
     for name, path in (adapters or {}).items():
         # a PEFT adapter made elsewhere has no judgeforge.json: it gets the plain model's templates
-        info = find_adapter_info(path)
-        templates = dict(plain)
-        if info:
-            templates[get_template(info.template).mode] = get_template(info.template).key
-        judges.append(Judge(name, templates, parent=base, adapter=str(path)))
+        judges.append(Judge(name, default_templates(template, find_adapter_info(path)), parent=base, adapter=str(path)))
     return judges
 
 
