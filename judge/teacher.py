@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
+from .backends.openai import sampling_fields
 from .errors import ConfigError, TeacherError
 from .retry import CAUSES, BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
 
@@ -59,12 +60,8 @@ class TeacherConfig:
     def sampling(self, sample: int = 0) -> dict:
         """The request's sampling parameters. Sample k uses seed + k, so K samples differ even on a
         server that honours the seed."""
-        params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.seed is not None:
-            params["seed"] = self.seed + sample
-        if self.regex:
-            params["structured_outputs"] = {"regex": self.regex}
-        return params
+        return sampling_fields(max_tokens=self.max_tokens, temperature=self.temperature, regex=self.regex,
+                               seed=None if self.seed is None else self.seed + sample)
 
 
 @dataclass

@@ -108,6 +108,9 @@ def test_samples_use_successive_seeds():
     config = TeacherConfig(model="m", seed=5, temperature=0.7)
     assert [config.sampling(k)["seed"] for k in range(3)] == [5, 6, 7]
     assert "seed" not in TeacherConfig(model="m", seed=None).sampling(2)
+    # the fields (and so the reply cache's keys) the teacher always sent, now built by the backend's sampling_fields
+    assert TeacherConfig(model="m", seed=3, regex="(1|2)", max_tokens=8).sampling(1) == {
+        "temperature": 0.0, "max_tokens": 8, "seed": 4, "structured_outputs": {"regex": "(1|2)"}}
 
 
 def test_openai_without_key_is_a_config_error(monkeypatch):

@@ -22,6 +22,23 @@ from ..retry import BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
 from .base import BackendError, Generation, Request
 
 
+def sampling_fields(*, max_tokens: int, temperature: float, seed: int | None, stop: Sequence[str] | None = None,
+                    logprobs: int | None = None, regex: str | None = None) -> dict:
+    """The sampling fields of an OpenAI-compatible chat request as they go on the wire: the one place
+    they are built, for this backend and for the teacher (live and batch requests, and so its cache
+    keys). `regex` becomes vLLM's `structured_outputs`."""
+    fields: dict = {"temperature": temperature, "max_tokens": max_tokens}
+    if seed is not None:
+        fields["seed"] = seed
+    if stop:
+        fields["stop"] = list(stop)
+    if logprobs:
+        fields.update(logprobs=True, top_logprobs=logprobs)
+    if regex:
+        fields["structured_outputs"] = {"regex": regex}
+    return fields
+
+
 class OpenAIBackend:
     """`generate` (sync, for `judgeforge score`) opens its own client per call, because each call
     runs its own event loop, and retries under `retry`; long-lived async callers (the judge server)
@@ -50,16 +67,11 @@ class OpenAIBackend:
     def body(self, request: Request) -> dict:
         """The chat-completion arguments for one request (also what benchmarks send directly)."""
         params = request.params
-        body: dict = {"model": request.adapter or self.model, "messages": request.prompt.messages,
-                      "max_tokens": params.max_tokens, "temperature": params.temperature}
-        if params.seed is not None:
-            body["seed"] = params.seed
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.logprobs:
-            body.update(logprobs=True, top_logprobs=params.logprobs)
-        if params.regex:
-            body["extra_body"] = {"structured_outputs": {"regex": params.regex}}
+        fields = sampling_fields(max_tokens=params.max_tokens, temperature=params.temperature, seed=params.seed,
+                                 stop=params.stop, logprobs=params.logprobs, regex=params.regex)
+        body: dict = {"model": request.adapter or self.model, "messages": request.prompt.messages, **fields}
+        if "structured_outputs" in body:  # not an argument of the typed `create`: the SDK sends extra_body as is
+            body["extra_body"] = {"structured_outputs": body.pop("structured_outputs")}
         return body
 
     async def _complete(self, client, request: Request) -> Generation:
