@@ -30,7 +30,7 @@ import numpy as np
 
 from .confidence import HALF_POINT, confidence
 from .errors import ConfigError, InputError
-from .evaluate import load_gold, load_judge
+from .evaluate import load_gold, load_predictions
 from .jsonl import atomic_open, write_json
 from .templates import get_template
 
@@ -110,7 +110,7 @@ def check_levels(target: float, risk: float) -> None:
 def calibration_set(pred: str, gold: str, gold_format: str = "jsonl") -> dict:
     """Per item of `pred` with a gold label: confidence and agreement, plus the judge, template and
     orders the predictions were made with, and what could not be used (counted, never dropped quietly)."""
-    judge = load_judge(pred)
+    judge = load_predictions(pred)
     verdicts = judge.all()
     if not verdicts:
         raise InputError("no verdicts", pred)

@@ -66,8 +66,9 @@ class GoldSet:
 
 
 @dataclass
-class Judge:
-    """One prediction file: verdicts grouped by item id and order."""
+class Predictions:
+    """One judge's prediction file (`eval --pred`): verdicts grouped by item id and order. Not
+    `serve.judges.Judge`, a model the server offers."""
 
     name: str
     path: str
@@ -242,12 +243,12 @@ def _prediction_row(row) -> Verdict:
     return from_row(Verdict, row, extra_to_meta=False)
 
 
-def load_judge(path: str, fmt: str = "jsonl") -> Judge:
+def load_predictions(path: str, fmt: str = "jsonl") -> Predictions:
     numbered = _numbered(path, fmt, _prediction_row)
     if not all(isinstance(r, Verdict) for _, r in numbered):
         raise InputError(f"format {fmt} does not hold verdicts; use it for --gold-format", path)
     _refuse_duplicates([(_verdict_key(v), line) for line, v in numbered], path, _describe_verdict_key)
-    judge = Judge(name="", path=path, rows=numbered)
+    judge = Predictions(name="", path=path, rows=numbered)
     for _, v in numbered:
         judge.verdicts.setdefault(v.id, {}).setdefault(v.order, []).append(v)
     names = Counter(v.judge for _, v in numbered if v.judge)
@@ -263,7 +264,7 @@ def _verdict_mode(v: Verdict) -> str | None:
     return "pointwise" if v.score is not None else None
 
 
-def check_matches(judge: Judge, gold: GoldSet) -> list[str]:
+def check_matches(judge: Predictions, gold: GoldSet) -> list[str]:
     """Refuse predictions that cannot be measured against this gold; return the ids both hold."""
     for line, v in judge.rows:
         mode = _verdict_mode(v)
@@ -296,7 +297,7 @@ def _winner(vs: list[Verdict], threshold: float) -> str | None:
     return M.majority_label(labels)
 
 
-def _parsing(judge: Judge, ids: list[str], limit: int = 5) -> dict:
+def _parsing(judge: Predictions, ids: list[str], limit: int = 5) -> dict:
     """Every verdict of the evaluated items (all orders and samples), and the first failures."""
     verdicts = [v for i in ids for vs in judge.verdicts[i].values() for v in vs]
     failed = [v for v in verdicts if not v.parse_ok]
@@ -308,7 +309,7 @@ def _parsing(judge: Judge, ids: list[str], limit: int = 5) -> dict:
     }
 
 
-def pairwise_metrics(judge: Judge, gold: GoldSet, ids: list[str], *, unparsed: str, threshold: float,
+def pairwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unparsed: str, threshold: float,
                      n_resamples: int, seed: int) -> dict:
     orders = {o: [_winner(judge.verdicts[i][o], threshold) if o in judge.verdicts[i] else None for i in ids]
               for o in ("ab", "ba")}
@@ -370,7 +371,7 @@ def length_bias(gold: GoldSet, ids: list[str], picks: list[list[str | None]], fi
     }
 
 
-def _calibration(judge: Judge, gold: GoldSet, ids: list[str]) -> dict | None:
+def _calibration(judge: Predictions, gold: GoldSet, ids: list[str]) -> dict | None:
     """With verdict-token probabilities (logprob mode): is the judge's confidence its accuracy?"""
     confidence, correct = [], []
     for i in ids:
@@ -394,7 +395,7 @@ def _unparsed_score(policy: str, gold_score: float, score_range: tuple[float, fl
     return None
 
 
-def pointwise_metrics(judge: Judge, gold: GoldSet, ids: list[str], *, unparsed: str, n_resamples: int, seed: int) -> dict:
+def pointwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unparsed: str, n_resamples: int, seed: int) -> dict:
     pred, kept, n_unparsed = [], [], 0
     for i in ids:
         scores = [v.score for vs in judge.verdicts[i].values() for v in vs if v.parse_ok and v.score is not None]
@@ -428,7 +429,7 @@ def pointwise_metrics(judge: Judge, gold: GoldSet, ids: list[str], *, unparsed: 
     return out
 
 
-def judge_metrics(judge: Judge, gold: GoldSet, *, unparsed: str, threshold: float, n_resamples: int, seed: int) -> dict:
+def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold: float, n_resamples: int, seed: int) -> dict:
     """One judge against the gold: its metrics plus the ids found on one side only."""
     ids = check_matches(judge, gold)
     without_label = gold.unlabelled
@@ -462,7 +463,7 @@ def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, 
     gold = load_gold(gold_path, gold_format)
     if items_path:
         attach_items(gold, items_path)
-    judges = [load_judge(p, pred_format) for p in pred_paths]
+    judges = [load_predictions(p, pred_format) for p in pred_paths]
     _dedupe_names(judges)
     results = {j.name: judge_metrics(j, gold, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed)
                for j in judges}
@@ -489,17 +490,17 @@ def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, 
     return report
 
 
-def _dedupe_names(judges: list[Judge]) -> None:
+def _dedupe_names(judges: list[Predictions]) -> None:
     counts = Counter(j.name for j in judges)
     for j in judges:
         if counts[j.name] > 1:
             j.name = f"{j.name} ({Path(j.path).parent.name}/{Path(j.path).name})"
 
 
-def between_judges(judges: list[Judge], gold: dict[str, Gold], mode: str, threshold: float) -> dict:
+def between_judges(judges: list[Predictions], gold: dict[str, Gold], mode: str, threshold: float) -> dict:
     """Agreement of every pair of judges on the items both judged (headline order), with Cohen's
     kappa (pairwise) or Pearson (pointwise), plus Fleiss' kappa over all judges."""
-    def label(j: Judge, i: str):
+    def label(j: Predictions, i: str):
         orders = j.verdicts[i]
         if mode == "pointwise":
             scores = [v.score for vs in orders.values() for v in vs if v.parse_ok and v.score is not None]

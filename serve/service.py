@@ -31,7 +31,7 @@ from .protocol import (BatchRequest, BatchResponse, OrderVerdict, PairwiseReques
 
 
 @dataclass(frozen=True)
-class Prepared:
+class EngineJob:
     """A checked request, rendered and ready for the engine."""
 
     body: PairwiseRequest | PointwiseRequest
@@ -64,13 +64,13 @@ class JudgeService:
         # Rendering and tokenizing a request is CPU work: it runs here, off the event loop, so a huge
         # input cannot stall /health or the other requests; one thread, as a tokenizer is not
         # guaranteed safe to call from several at once.
-        self.preparing = ThreadPoolExecutor(1, thread_name_prefix="judgeforge-prepare")
+        self.rendering = ThreadPoolExecutor(1, thread_name_prefix="judgeforge-render")
 
     def close(self) -> None:
-        self.preparing.shutdown(wait=False, cancel_futures=True)
+        self.rendering.shutdown(wait=False, cancel_futures=True)
 
     async def _off_loop(self, work, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.preparing, work, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.rendering, work, *args)
 
     def judge_for(self, name: str | None) -> Judge:
         if name is None:
@@ -79,7 +79,7 @@ class JudgeService:
             raise NotFound(f"no judge named {name!r}; this server has: {', '.join(self.judges)}", "judge")
         return self.judges[name]
 
-    def prepare(self, body: PairwiseRequest | PointwiseRequest, where: str = "") -> Prepared:
+    def build_job(self, body: PairwiseRequest | PointwiseRequest, where: str = "") -> EngineJob:
         """Everything short of the engine call, so a bad request (or batch item) is refused before
         any work is sent. `where` locates the item in error params ("items[3].")."""
         pairwise = isinstance(body, PairwiseRequest)
@@ -98,9 +98,9 @@ class JudgeService:
         orders = orders_for(pairwise and body.swap, template.mode)
         requests = [self._fit(request_for(template, item, order, params, judge.name), template.verdict_max_tokens, where)
                     for order in orders]
-        return Prepared(body, judge, template, item.id, orders, requests)
+        return EngineJob(body, judge, template, item.id, orders, requests)
 
-    async def run(self, job: Prepared) -> PairwiseResponse | PointwiseResponse:
+    async def run(self, job: EngineJob) -> PairwiseResponse | PointwiseResponse:
         """The engine calls (both orders concurrently when swapped) and the verdicts."""
         generations = await asyncio.gather(*(self.backend.acomplete(r) for r in job.requests))
         verdicts = [verdict_from(job.template, job.item_id, order, generation, mode=job.body.mode, judge=job.judge.name)
@@ -114,13 +114,13 @@ class JudgeService:
                                  usage=_usage([verdict.usage]))
 
     async def judge(self, body: PairwiseRequest | PointwiseRequest) -> PairwiseResponse | PointwiseResponse:
-        return await self.run(await self._off_loop(self.prepare, body))
+        return await self.run(await self._off_loop(self.build_job, body))
 
     async def batch(self, body: BatchRequest) -> BatchResponse:
         if len(body.items) > self.limits.max_batch:
             raise TooLarge(f"the batch has {len(body.items)} items; this server takes at most {self.limits.max_batch} "
                            f"per request", "items")
-        jobs = await self._off_loop(lambda: [self.prepare(item, f"items[{i}].") for i, item in enumerate(body.items)])
+        jobs = await self._off_loop(lambda: [self.build_job(item, f"items[{i}].") for i, item in enumerate(body.items)])
         results = await asyncio.gather(*(self.run(job) for job in jobs))
         return BatchResponse(results=list(results), usage=_usage([r.usage.model_dump() for r in results]))
 
