@@ -1,0 +1,7 @@
+"""`python -m judge.cli` (as `accelerate launch -m judge.cli train ...` runs it) is `judgeforge`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
