@@ -33,7 +33,8 @@ from .batch import RETRY_MODES, BatchLedger, BatchRunner, batch_client, input_li
 from .cache import ReplyCache, request_key
 from .errors import BudgetExceeded, ConfigError, InputError, TemplateError
 from .jsonl import atomic_open, iter_json_rows, read_items, write_json, write_jsonl
-from .judging import orders_for
+from .backends.base import Generation
+from .judging import orders_for, verdict_from
 from .manifest import write_manifest
 from .pricing import PriceTable, estimate_tokens
 from .records import Item, Verdict
@@ -307,8 +308,10 @@ def _expected_total(plan: Plan) -> int:
 
 
 def _verdict(plan: Plan, call: Call, reply: dict) -> Verdict:
-    verdict = plan.template.verdict(call.item.id, call.order, reply["text"], judge=plan.model,
-                                    usage=reply.get("usage"), sample=call.sample)
+    # the verdict as score and the judge server read theirs (a teacher that fails stops the run instead)
+    generation = Generation(text=reply["text"], usage=reply.get("usage"))
+    verdict = verdict_from(plan.template, call.item.id, call.order, generation, mode="full", judge=plan.model,
+                           sample=call.sample)
     if call.variant:
         verdict.meta = {"variant": call.variant}
     return verdict
