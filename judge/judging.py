@@ -9,12 +9,13 @@ probabilities of 1/2/tie, or the expected score for pointwise templates, G-Eval 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from .backends.base import Backend, BackendError, Generation, GenerationParams, Request
 from .errors import ConfigError
 from .records import Item, Verdict
-from .templates import Template
+from .templates import Prompt, Template
 
 MODES = ("full", "verdict", "logprob")
 TOP_LOGPROBS = 20
@@ -68,16 +69,29 @@ def iter_verdicts(items: Sequence[Item], template: Template, backend: Backend, *
     the caller can persist them before the next batch (resumable runs). `progress` is a tqdm-like
     object updated by the number of judged calls. When the backend stops (BackendError), the
     verdicts of the batch's requests that did come back are yielded first, then the error raised."""
+    calls = [(item.id, order, item) for item in items for order in orders_for(swap, template.mode)
+             if not done or (item.id, order) not in done]
+    yield from iter_calls(calls, template, backend, render=template.render, mode=mode, batch_size=batch_size,
+                          params=params, adapter=adapter, progress=progress)
+
+
+def iter_calls(calls: Sequence[tuple[str, str, Any]], template: Template, backend: Backend, *,
+               render: Callable[[Any, str], Prompt], mode: str = "full", batch_size: int = 64,
+               params: GenerationParams | None = None, adapter: str | None = None,
+               progress=None) -> Iterator[list[Verdict]]:
+    """The loop under `iter_verdicts`, for callers whose prompts come from elsewhere: `calls` are
+    (item id, order, source), each prompt is `render(source, order)` (an item through the template;
+    a training row's own messages), rendered a batch at a time, then generated and read by
+    `verdict_from`. Batches, progress and BackendError as in `iter_verdicts`."""
     params = params or params_for(template, mode)
-    pending = [(item, order) for item in items for order in orders_for(swap, template.mode)
-               if not done or (item.id, order) not in done]
 
     def judged(pairs) -> list[Verdict]:
-        return [verdict_from(template, item.id, order, gen, mode=mode, judge=backend.name) for (item, order), gen in pairs]
+        return [verdict_from(template, item_id, order, gen, mode=mode, judge=backend.name)
+                for (item_id, order, _), gen in pairs]
 
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start:start + batch_size]
-        requests = [request_for(template, item, order, params, adapter) for item, order in batch]
+    for start in range(0, len(calls), batch_size):
+        batch = calls[start:start + batch_size]
+        requests = [Request(prompt=render(source, order), params=params, adapter=adapter) for _, order, source in batch]
         try:
             generations = backend.generate(requests)
         except BackendError as e:

@@ -13,9 +13,8 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from judge.backends.base import Request
 from judge.backends.hf import HFBackend
-from judge.judging import params_for, verdict_from
+from judge.judging import iter_calls
 from judge.metrics import classification, consistency, correlations
 from judge.records import TrainRow, Verdict
 from judge.templates import Template
@@ -45,11 +44,12 @@ class JudgeEval:
     def verdicts(self, model, tokenizer) -> list[Verdict]:
         if self._backend is None or self._backend.model is not model:  # kept: its regex constraints are cached
             self._backend = HFBackend(model, tokenizer, name="training", batch_size=self.batch_size)
-        backend = self._backend
-        params = params_for(self.template, self.mode)
-        generations = backend.generate([Request(row_prompt(self.template, row), params) for row in self.rows])
-        return [verdict_from(self.template, row.id, row.order, g, mode=self.mode, judge=backend.name)
-                for row, g in zip(self.rows, generations)]
+        # each row's own prompt (exactly what the model was trained on), in one backend call, which batches itself
+        calls = [(row.id, row.order, row) for row in self.rows]
+        return [v for batch in iter_calls(calls, self.template, self._backend, mode=self.mode,
+                                          render=lambda row, _order: row_prompt(self.template, row),
+                                          batch_size=max(len(calls), 1))
+                for v in batch]
 
     def __call__(self, model, tokenizer) -> dict[str, float]:
         return judge_metrics(self.template.mode, self.rows, self.verdicts(model, tokenizer))
