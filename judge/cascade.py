@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from .adapters import choose_template
 from .confidence import confidence
 from .distill import TYPICAL_REPLY_TOKENS, DistillConfig, distill
 from .errors import ConfigError, InputError, TeacherError, TemplateError
@@ -34,7 +35,7 @@ from .records import Verdict, from_row, to_row
 from .runlock import RunLock
 from .score import ScoreConfig, resolve_template, score
 from .teacher import TeacherConfig
-from .templates import Template, get_template
+from .templates import Template
 
 CASCADE_FIELDS = ("judge", "template", "template_hash", "mode", "swap", "threshold", "met")
 
@@ -85,10 +86,9 @@ def run_cascade(config: ScoreConfig, cascade_config: CascadeConfig, backend=None
         raise InputError("no items to score", config.input)
     template = resolve_template(config, items)
     check_cascade(cascade, cascade_config.cascade, template, config.swap)
-    teacher_template = get_template(cascade_config.teacher_template or template.key)
-    if teacher_template.mode != template.mode:
-        raise ConfigError(f"--teacher-template {teacher_template.name} is {teacher_template.mode}, the local "
-                          f"judge's {template.name} is {template.mode}")
+    teacher_template = choose_template(template.mode, explicit=cascade_config.teacher_template, fallback=template.key,
+                                       context=f", the local judge's {template.name} is {template.mode}: "
+                                               f"--teacher-template must be a {template.mode} template")
     orders = orders_for(config.swap, template.mode)
     prompts = _teacher_prompts(items, orders, teacher_template, config.input)  # checked before any call
     out = Path(config.out)
@@ -206,3 +206,20 @@ def _all_teacher_cost(items, orders, teacher_rows: list[Verdict], prompts: dict,
             total += (price.cost(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0) if usage
                       else price.cost(estimate_tokens(prompts[(item.id, order)]), reply_tokens))
     return round(total, 6)
+
+
+def escalation_of(path: str, verdicts: list[Verdict]) -> dict:
+    """For `eval`'s side-by-side view of one prediction file: the share of items escalated to the
+    teacher and the teacher's cost. A cascade's output (verdicts with `meta.cascade`): from the
+    verdicts and its manifest; a distill folder's verdicts (the teacher alone): everything, at the
+    cost in its stats.json; any other file (a local judge alone): nothing, at no teacher cost."""
+    items = {v.id for v in verdicts}
+    if items and all("cascade" in v.meta for v in verdicts):
+        escalated = {v.id for v in verdicts if v.meta["cascade"]["decided_by"] == "teacher"}
+        manifest = Path(path).with_name(f"{Path(path).stem}.manifest.json")
+        cost = read_json(manifest).get("cascade", {}).get("teacher_cost_usd") if manifest.exists() else None
+        return {"share_escalated": round(len(escalated) / len(items), 6), "teacher_cost_usd": cost}
+    stats = Path(path).with_name("stats.json")
+    if Path(path).name == "verdicts.jsonl" and stats.exists():
+        return {"share_escalated": 1.0, "teacher_cost_usd": read_json(stats).get("cost_usd")}
+    return {"share_escalated": 0.0, "teacher_cost_usd": 0.0}

@@ -447,6 +447,9 @@ def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold
         "examples_gold_unparsed": unlabelled[:10],
     }
     m["judge"], m["predictions"] = judge.name, judge.path
+    from .cascade import escalation_of  # who decided: a local judge, a cascade, or the teacher alone
+
+    m["escalation"] = escalation_of(judge.path, judge.all())
     return m
 
 

@@ -2,6 +2,7 @@
 that returns verdict-token logprobs) confident and right on most items and a coin flip on the rest,
 and an always-right teacher (judge.testing.fake_openai)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -129,6 +130,19 @@ def test_a_cascade_for_another_judge_or_template_is_refused(judges, calibration,
     assert not (tmp_path / "pred.jsonl").exists()
 
 
+def test_a_teacher_template_of_the_other_mode_is_refused_before_any_call(judges, calibration, tmp_path):
+    local, teacher = judges
+    calibrate(str(calibration / "pred.jsonl"), str(calibration / "items.jsonl"), target=0.9, risk=0.1,
+              out=str(tmp_path / "cascade.json"), plot=False)
+    make_items(tmp_path / "test.jsonl", "r", 6, seed=4)
+    teacher_before = teacher.stats()["requests"]
+    settings = cascade_config(tmp_path / "cascade.json", teacher, tmp_path)
+    with pytest.raises(ConfigError, match="template prometheus-absolute is pointwise, the local judge's pandalm"):
+        run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl"),
+                    dataclasses.replace(settings, teacher_template="prometheus-absolute"), progress=False)
+    assert teacher.stats()["requests"] == teacher_before
+
+
 def test_escalation_goes_through_distills_retrying_cached_client(judges, calibration, tmp_path, monkeypatch):
     """A teacher answering 15% of requests 429 and 10% 500: every escalated call is answered once,
     the retries are counted, and the final file holds a teacher verdict for each."""
@@ -172,3 +186,35 @@ def test_the_commands(judges, calibration, tmp_path, monkeypatch, capsys):
     assert main(argv + ["--teacher-model", TEACHER, "--fresh"]) == 2
     assert main(argv + ["--cascade", str(tmp_path / "cascade.json")]) == 2
     assert "--cascade and --teacher-model go together" in capsys.readouterr().err
+
+
+def test_eval_puts_local_cascade_and_teacher_side_by_side(judges, calibration, tmp_path, monkeypatch, capsys):
+    from judge.cli import main
+    from judge.distill import DistillConfig, distill
+    from judge.teacher import TeacherConfig
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    local, teacher = judges
+    calibrate(str(calibration / "pred.jsonl"), str(calibration / "items.jsonl"), target=0.97, risk=0.1,
+              out=str(tmp_path / "cascade.json"), plot=False)
+    make_items(tmp_path / "test.jsonl", "e", 40, seed=7)
+    settings = cascade_config(tmp_path / "cascade.json", teacher, tmp_path)
+    summary = run_cascade(local_config(local, tmp_path / "test.jsonl", tmp_path / "pred.jsonl"), settings,
+                          progress=False)
+    alone = distill(DistillConfig(input=str(tmp_path / "test.jsonl"), template="pandalm", out=str(tmp_path / "teacher"),
+                                  teacher=TeacherConfig(model=TEACHER, base_url=teacher.base_url),
+                                  prices=settings.prices, progress=False))
+    preds = [tmp_path / "pred.local.jsonl", tmp_path / "pred.jsonl", tmp_path / "teacher" / "verdicts.jsonl"]
+    capsys.readouterr()
+    assert main(["eval", *[a for p in preds for a in ("--pred", str(p))], "--gold", str(tmp_path / "test.jsonl"),
+                 "--out", str(tmp_path / "eval"), "--bootstrap", "10"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    by_file = {m["predictions"]: m for m in metrics["judges"].values()}
+    assert by_file[str(preds[0])]["escalation"] == {"share_escalated": 0.0, "teacher_cost_usd": 0.0}
+    assert by_file[str(preds[1])]["escalation"] == {"share_escalated": summary["share_escalated"],
+                                                    "teacher_cost_usd": summary["teacher_cost_usd"]}
+    assert by_file[str(preds[2])]["escalation"] == {"share_escalated": 1.0, "teacher_cost_usd": alone["cost_usd"]}
+    assert 0 < summary["share_escalated"] < 1
+    assert by_file[str(preds[1])]["accuracy"] > by_file[str(preds[0])]["accuracy"]
+    printed = capsys.readouterr().out
+    assert "escalated to the teacher" in printed and f"{summary['share_escalated']:.1%}" in printed

@@ -63,6 +63,23 @@ def score_with_cascade(config, args) -> int:
     return 0
 
 
+def print_escalation(judges: dict[str, dict]) -> None:
+    """`eval` beside a cascade: what share of the items each judge sent to a teacher, and at what cost."""
+    rows = {name: m["escalation"] for name, m in judges.items() if m.get("escalation")}
+    if not any(e["share_escalated"] for e in rows.values()):
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="who decided: local judge or teacher")
+    for column in ("judge", "escalated to the teacher", "teacher cost"):
+        table.add_column(column, justify="left" if column == "judge" else "right")
+    for name, e in rows.items():
+        cost = "unknown" if e["teacher_cost_usd"] is None else f"${e['teacher_cost_usd']:.4f}"
+        table.add_row(str(name), f"{e['share_escalated']:.1%}", cost)
+    Console(width=max(Console().width, 110)).print(table)
+
+
 def register(verbs) -> None:
     from ..evaluate import FORMATS
 
