@@ -66,9 +66,9 @@ def test_no_module_imports_across_the_layers():
     assert broken_rules(ROOT) == []
 
 
-def test_the_cli_is_a_sub_package():
+def test_the_cli_is_a_sub_package_and_the_old_commands_package_is_gone():
     assert (ROOT / "judge" / "cli" / "__init__.py").is_file() and (ROOT / "judge" / "cli" / "__main__.py").is_file()
-    assert not (ROOT / "judge" / "cli.py").exists()
+    assert not (ROOT / "judge" / "commands").exists() and not (ROOT / "judge" / "cli.py").exists()
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:

@@ -18,8 +18,6 @@ from ..errors import JudgeforgeError
 
 # In the order `--help` lists them (the pipeline's order).
 COMMAND_MODULES = ["data", "distill", "filter", "train", "serve", "score", "calibrate", "evaluate"]
-# score and calibrate join this package once the cascade work in them is committed.
-_NOT_MOVED_YET = {"score": "judge.commands.score", "calibrate": "judge.commands.calibrate"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"judgeforge {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(_NOT_MOVED_YET.get(name, f"judge.cli.{name}")).register(verbs)
+        importlib.import_module(f"judge.cli.{name}").register(verbs)
     return parser
 
 

@@ -39,7 +39,7 @@ def print_summary(report: dict) -> None:
             cells.append(cell)
         table.add_row(str(name), str(m.get("n")), *cells)
     Console(width=max(Console().width, 110)).print(table)
-    from ..commands.calibrate import print_escalation
+    from .calibrate import print_escalation
 
     print_escalation(judges)
 
