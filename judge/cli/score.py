@@ -5,18 +5,27 @@ from __future__ import annotations
 import os
 
 
-def cmd_score(args) -> int:
-    from ..score import ScoreConfig, score
+# Flags whose default lives in ScoreConfig alone: argparse leaves them None unless given.
+CONFIG_DEFAULTS = ("mode", "max_tokens", "batch_size", "concurrency", "timeout", "max_retries", "tensor_parallel_size")
 
-    config = ScoreConfig(
+
+def score_config(args):
+    from ..score import ScoreConfig
+
+    given = {name: getattr(args, name) for name in CONFIG_DEFAULTS if getattr(args, name) is not None}
+    return ScoreConfig(
         input=args.input, out=args.out, backend=args.backend, model=args.model, adapter=args.adapter,
-        template=args.template, swap=args.swap, mode=args.mode, max_tokens=args.max_tokens, batch_size=args.batch_size,
-        name=args.name, base_url=args.base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
-        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
-        tensor_parallel_size=args.tensor_parallel_size, max_model_len=args.max_model_len, limit=args.limit,
+        template=args.template, swap=args.swap, name=args.name, base_url=args.base_url,
+        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"), max_model_len=args.max_model_len, limit=args.limit,
         fresh=args.fresh, extra=parse_engine_args(args.engine_arg or []), ray_replicas=args.ray_replicas,
-        ray_address=args.ray_address,
+        ray_address=args.ray_address, **given,
     )
+
+
+def cmd_score(args) -> int:
+    from ..score import score
+
+    config = score_config(args)
     from .calibrate import score_with_cascade, wants_cascade
 
     if wants_cascade(args):  # the local judge, its unsure items to the teacher (judge.cascade)
@@ -57,21 +66,21 @@ def register(verbs) -> None:
     p.add_argument("--adapter", help="LoRA adapter folder (its judgeforge.json gives the template)")
     p.add_argument("--template", help="template name (default: the adapter's, else judgelm / prometheus-absolute)")
     p.add_argument("--swap", action="store_true", help="judge both answer orders (pairwise)")
-    p.add_argument("--mode", default="full", choices=["full", "verdict", "logprob"],
+    p.add_argument("--mode", choices=["full", "verdict", "logprob"],
                    help="full: free text, parsed; verdict: structured output, always parses; "
                         "logprob: verdict-token probabilities / expected score")
     p.add_argument("--out", required=True, help="predictions JSONL")
     p.add_argument("--name", help="judge name recorded in the verdicts (default: adapter or model folder name)")
-    p.add_argument("--max-tokens", type=int, default=512, help="generation budget in full mode")
-    p.add_argument("--batch-size", type=int, default=256, help="items per backend call (and per resume checkpoint)")
+    p.add_argument("--max-tokens", type=int, help="generation budget in full mode")
+    p.add_argument("--batch-size", type=int, help="items per backend call (and per resume checkpoint)")
     p.add_argument("--base-url", help="openai backend: the endpoint (default OPENAI_BASE_URL)")
     p.add_argument("--api-key", help="openai backend: the key (default OPENAI_API_KEY)")
-    p.add_argument("--concurrency", type=int, default=16, help="openai backend: requests in flight")
-    p.add_argument("--timeout", type=float, default=600.0, help="openai backend: seconds per attempt")
-    p.add_argument("--max-retries", type=int, default=6,
+    p.add_argument("--concurrency", type=int, help="openai backend: requests in flight")
+    p.add_argument("--timeout", type=float, help="openai backend: seconds per attempt")
+    p.add_argument("--max-retries", type=int,
                    help="openai backend: retries per request on 429 (after Retry-After), 5xx, timeouts and dropped "
                         "connections; then the run stops (exit 1), keeping what was judged")
-    p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm backend: GPUs per model")
+    p.add_argument("--tensor-parallel-size", type=int, help="vllm backend: GPUs per model")
     p.add_argument("--max-model-len", type=int, help="vllm backend: context length")
     p.add_argument("--limit", type=int, help="score only the first N items")
     p.add_argument("--fresh", action="store_true",
