@@ -230,3 +230,31 @@ def test_verdict_only_holds_the_teacher_to_the_verdict_format(tmp_path, items):
     assert all(v.parse_ok for v in verdicts(tmp_path / "run"))
     with pytest.raises(ConfigError, match="nothing to rewrite"):
         distill(config(server, items, tmp_path / "other", verdict_only=True, reference_free_rewrite=True))
+
+
+def test_distill_flags_take_their_defaults_from_the_configs_and_the_help_quotes_them():
+    import dataclasses
+    import re
+
+    from judge.cli import build_parser
+    from judge.cli.distill import DISTILL_DEFAULTS, TEACHER_DEFAULTS, _config
+
+    parser = build_parser()
+    base = ["distill", "--input", "i.jsonl", "--mode", "pairwise", "--template", "judgelm", "--teacher-model", "t",
+            "--out", "o"]
+    config = _config(parser.parse_args(base))
+    teacher = {f.name: f.default for f in dataclasses.fields(TeacherConfig)}
+    stage = {f.name: f.default for f in dataclasses.fields(DistillConfig)}
+    assert {n: getattr(config.teacher, n) for n in TEACHER_DEFAULTS} == {n: teacher[n] for n in TEACHER_DEFAULTS}
+    assert {n: getattr(config, n) for n in DISTILL_DEFAULTS} == {n: stage[n] for n in DISTILL_DEFAULTS}
+    given = _config(parser.parse_args([*base, "--no-swap", "--seed", "3", "--samples", "2"]))
+    assert (given.swap, given.teacher.seed, given.samples, given.teacher.concurrency) == (False, 3, 2, teacher["concurrency"])
+    distill_parser = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("distill"))
+    for action in distill_parser._actions:
+        name = action.dest
+        quoted = re.search(r"default (\w+)", action.help or "")
+        if name in TEACHER_DEFAULTS + DISTILL_DEFAULTS and quoted:
+            default = {**stage, **teacher}[name]
+            expected = (("on" if default else "off") if isinstance(default, bool)
+                        else f"{default:g}" if isinstance(default, float) else str(default))
+            assert quoted.group(1) == expected, (name, quoted.group(1), default)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 
+# Flags whose default lives in TeacherConfig / DistillConfig alone: argparse leaves them None unless
+# given (the help texts quote the defaults; tests/test_distill.py checks them against the configs).
+TEACHER_DEFAULTS = ("concurrency", "timeout", "max_retries", "temperature", "seed", "max_tokens")
+DISTILL_DEFAULTS = ("swap", "samples", "batch_retry", "batch_max_requests", "batch_max_bytes", "batch_poll")
+
+
+def _given(args, names: tuple[str, ...]) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _config(args):
     from ..distill import DistillConfig
     from ..teacher import TeacherConfig
 
-    teacher = TeacherConfig(model=args.teacher_model, base_url=args.teacher_base_url, concurrency=args.concurrency,
-                            timeout=args.timeout, max_retries=args.max_retries, temperature=args.temperature,
-                            seed=args.seed, max_tokens=args.max_tokens)
+    teacher = TeacherConfig(model=args.teacher_model, base_url=args.teacher_base_url, **_given(args, TEACHER_DEFAULTS))
     return DistillConfig(input=args.input, template=args.template, teacher=teacher, out=args.out, mode=args.mode,
-                         swap=args.swap, samples=args.samples, max_cost=args.max_cost,
-                         reference_free_rewrite=args.reference_free_rewrite, verdict_only=args.verdict_only,
-                         prices=args.prices, batch=args.batch, batch_retry=args.batch_retry,
-                         batch_cancel=args.batch_cancel, batch_max_requests=args.batch_max_requests,
-                         batch_max_bytes=args.batch_max_bytes, batch_poll=args.batch_poll,
-                         progress=not args.no_progress)
+                         max_cost=args.max_cost, reference_free_rewrite=args.reference_free_rewrite,
+                         verdict_only=args.verdict_only, prices=args.prices, batch=args.batch,
+                         batch_cancel=args.batch_cancel, progress=not args.no_progress,
+                         **_given(args, DISTILL_DEFAULTS))
 
 
 def print_estimate(plan: dict) -> None:
@@ -80,11 +86,11 @@ def register(verbs) -> None:
     p.add_argument("--template", required=True, help="prompt template name (see the README's template table)")
     p.add_argument("--teacher-model", required=True, help="model name at the endpoint, e.g. gpt-4o")
     p.add_argument("--teacher-base-url", help="OpenAI-compatible endpoint ending in /v1 (default: OPENAI_BASE_URL or OpenAI)")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
-    p.add_argument("--swap", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--concurrency", type=int, help="requests in flight at once (default 8)")
+    p.add_argument("--swap", action=argparse.BooleanOptionalAction,
                    help="pairwise: judge both answer orders (default on)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--samples", type=int, default=1, help="ask K times per item and order (use with --temperature > 0)")
+    p.add_argument("--samples", type=int, help="ask K times per item and order (use with --temperature > 0)")
     p.add_argument("--max-cost", type=float, help="USD budget for the whole job; stops cleanly before exceeding it")
     p.add_argument("--dry-run", action="store_true", help="count calls, estimate tokens and cost; send nothing")
     p.add_argument("--verdict-only", action="store_true",
@@ -93,24 +99,24 @@ def register(verbs) -> None:
     p.add_argument("--reference-free-rewrite", action="store_true",
                    help="pointwise: a second turn rewrites each reference-based critique without the reference "
                         "(CritiqueLLM), the target for the no-reference prompt")
-    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (sample k uses seed + k; default 0)")
-    p.add_argument("--max-tokens", type=int, default=1024, help="reply length limit (default 1024)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request attempt (default 120)")
-    p.add_argument("--max-retries", type=int, default=6, help="retries per request on 429/5xx/timeouts (default 6)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default 0)")
+    p.add_argument("--seed", type=int, help="sampling seed (sample k uses seed + k; default 0)")
+    p.add_argument("--max-tokens", type=int, help="reply length limit (default 1024)")
+    p.add_argument("--timeout", type=float, help="seconds per request attempt (default 120)")
+    p.add_argument("--max-retries", type=int, help="retries per request on 429/5xx/timeouts (default 6)")
     p.add_argument("--batch", action="store_true",
                    help="send the uncached requests through the OpenAI Batch API (half price, within 24 h): "
                         "uploaded, submitted, polled, stored in the same cache; a rerun re-attaches")
-    p.add_argument("--batch-retry", choices=["live", "batch"], default="live",
+    p.add_argument("--batch-retry", choices=["live", "batch"],
                    help="rows in a batch's error file (expired rows included): retried live, or in one "
                         "follow-up batch (default live)")
     p.add_argument("--batch-cancel", action="store_true",
                    help="cancel the open batches of this --out, keep what they completed, submit nothing")
-    p.add_argument("--batch-max-requests", type=int, default=50_000,
+    p.add_argument("--batch-max-requests", type=int,
                    help="requests per batch input file (default 50000, OpenAI's limit)")
-    p.add_argument("--batch-max-bytes", type=int, default=200_000_000,
+    p.add_argument("--batch-max-bytes", type=int,
                    help="bytes per batch input file (default 200000000, OpenAI's 200 MB limit)")
-    p.add_argument("--batch-poll", type=float, default=30.0, help="seconds between batch status checks (default 30)")
+    p.add_argument("--batch-poll", type=float, help="seconds between batch status checks (default 30)")
     p.add_argument("--prices", help="price table YAML (default configs/prices.yaml)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_distill)
