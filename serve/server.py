@@ -95,12 +95,12 @@ def discover(url: str, api_key: str | None) -> list[dict]:
     return response.json().get("data", [])
 
 
-def load_tokenizer(source: str | None):
+def length_check_tokenizer(source: str | None):
     """The judge's tokenizer for the length check; without one, too-long inputs reach the engine."""
-    from judge.models import load_tokenizer as load
+    from judge.models import load_tokenizer
 
     try:
-        return load(source) if source else None
+        return load_tokenizer(source) if source else None
     except ConfigError as e:
         log.warning("inputs are not length-checked before the engine: %s", e)
         return None
@@ -155,7 +155,7 @@ def serve(config: ServeConfig) -> None:
             server.should_exit = True  # uvicorn stops listening, lets in-flight requests end (503), returns
 
         app = create_app(Upstream(url, key, timeout=config.timeout, alive=alive), judges, api_key=config.api_key,
-                         tokenizer=load_tokenizer(source) if context else None, limits=limits, host=config.host,
+                         tokenizer=length_check_tokenizer(source) if context else None, limits=limits, host=config.host,
                          on_engine_exit=stop_serving)
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, timeout_graceful_shutdown=30,
                                                log_level=os.environ.get("JUDGEFORGE_LOG_LEVEL", "info")))
