@@ -30,24 +30,23 @@ class TeacherConfig:
     api_key: str | None = None  # default: $OPENAI_API_KEY
     concurrency: int = 8  # requests in flight at once (a request keeps its slot while it backs off)
     timeout: float = 120.0  # seconds per attempt
-    max_retries: int = 6  # retries per request on 429, 5xx, timeouts and dropped connections
+    max_retries: int = RetryPolicy.max_retries  # the retry policy's defaults live in judge.retry
     temperature: float = 0.0
     seed: int | None = 0
     max_tokens: int = 1024
     regex: str | None = None  # constrain replies with vLLM structured outputs (vLLM-served teachers only)
-    backoff: float = 1.0  # first retry waits 0.5-1x this, doubling per retry, up to max_backoff
-    max_backoff: float = 60.0
-    max_retry_after: float = 600.0  # a longer Retry-After stops the run (rerun later) instead of sleeping
+    backoff: float = RetryPolicy.backoff
+    max_backoff: float = RetryPolicy.max_backoff
+    max_retry_after: float = RetryPolicy.max_retry_after
 
     def __post_init__(self):
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {self.concurrency}")
         if self.timeout <= 0:
             raise ConfigError(f"--timeout must be positive, got {self.timeout}")
-        if self.max_retries < 0:
-            raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.max_tokens < 1:
             raise ConfigError(f"--max-tokens must be at least 1, got {self.max_tokens}")
+        self.retry_policy  # checks --max-retries and the backoff settings now, before any work
 
     @property
     def retry_policy(self) -> RetryPolicy:
