@@ -27,13 +27,19 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "judge"
 
 
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    """A markdown table: the header, its rule, one line per row (cells as given, `|` kept out)."""
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header)] + [line(row) for row in rows]
+
+
 def _headline_table(m: dict, mode: str) -> list[str]:
     names = ["accuracy", "precision", "recall", "f1"] if mode == "pairwise" else ["pearson", "spearman", "kendall"]
-    lines = ["| metric | value | 95% CI |", "|---|---|---|"]
-    lines += [f"| {n} | {_fmt(m.get(n))} | {_ci(m, n)} |" for n in names]
-    lines.append(f"| n | {m.get('n')} | |")
-    lines.append(f"| parse failure rate | {_fmt(m.get('parse_failure_rate'))} | |")
-    return lines
+    rows = [[n, _fmt(m.get(n)), _ci(m, n)] for n in names]
+    rows += [["n", m.get("n"), ""], ["parse failure rate", _fmt(m.get("parse_failure_rate")), ""]]
+    return _table(["metric", "value", "95% CI"], rows)
 
 
 def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
@@ -42,26 +48,25 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
     if mode == "pairwise":
         bias = m.get("position_bias")
         if bias:
-            out += ["**Position bias** (both orders judged, JudgeLM's definitions):", "",
-                    "| consistency | prefer first | prefer second | delta bias | total bias | both orders unparsed | n |",
-                    "|---|---|---|---|---|---|---|",
-                    f"| {_fmt(bias['consistency'])} | {_fmt(bias['prefer_first_rate'])} | {_fmt(bias['prefer_second_rate'])} "
-                    f"| {_fmt(bias['delta_bias'])} | {_fmt(bias['total_bias'])} | {bias.get('n_both_unparsed', 0)} "
-                    f"| {bias['n']} |", ""]
+            out += ["**Position bias** (both orders judged, JudgeLM's definitions):", ""]
+            out += _table(["consistency", "prefer first", "prefer second", "delta bias", "total bias",
+                           "both orders unparsed", "n"],
+                          [[_fmt(bias[k]) for k in ("consistency", "prefer_first_rate", "prefer_second_rate",
+                                                    "delta_bias", "total_bias")]
+                           + [bias.get("n_both_unparsed", 0), bias["n"]]]) + [""]
         out += _length_section(m)
         swap = m.get("swap_protocol")
         if swap:
-            out += ["**Swap protocol** (PandaLM: both orders, a conflict counts as tie):", "",
-                    "| accuracy | precision | recall | f1 | n |", "|---|---|---|---|---|",
-                    f"| {_fmt(swap['accuracy'])} {_ci(swap, 'accuracy')} | {_fmt(swap['precision'])} | "
-                    f"{_fmt(swap['recall'])} | {_fmt(swap['f1'])} {_ci(swap, 'f1')} | {swap['n']} |", ""]
+            out += ["**Swap protocol** (PandaLM: both orders, a conflict counts as tie):", ""]
+            out += _table(["accuracy", "precision", "recall", "f1", "n"],
+                          [[f"{_fmt(swap['accuracy'])} {_ci(swap, 'accuracy')}", _fmt(swap["precision"]),
+                            _fmt(swap["recall"]), f"{_fmt(swap['f1'])} {_ci(swap, 'f1')}", swap["n"]]]) + [""]
         out += _category_section(m)
         cm = m.get("confusion_matrix")
         if cm:
-            out += ["**Confusion matrix** (rows: gold, columns: predicted):", "",
-                    "| gold \\ pred | " + " | ".join(cm["labels_pred"]) + " |",
-                    "|---|" + "---|" * len(cm["labels_pred"])]
-            out += [f"| {g} | " + " | ".join(str(c) for c in row) + " |" for g, row in zip(cm["labels_gold"], cm["counts"])]
+            out += ["**Confusion matrix** (rows: gold, columns: predicted):", ""]
+            out += _table(["gold \\ pred", *cm["labels_pred"]],
+                          [[g, *row] for g, row in zip(cm["labels_gold"], cm["counts"])])
             out += ["", f"Unparsed verdicts: {m.get('n_unparsed', 0)}, counted as `{m.get('unparsed_policy')}`. "
                     f"Macro averages over the gold file's classes: {', '.join(m.get('macro_over') or [])}.", ""]
         cal = m.get("calibration")
@@ -82,12 +87,10 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
         out += [f"Unparsed: {m.get('n_unparsed', 0)} items, {how} (`--unparsed {m.get('unparsed_policy')}`).", ""]
     parsing = m.get("parsing") or {}
     if parsing.get("examples"):
-        out += [f"**Parse failures**: {parsing['unparsed']} of {parsing['verdicts']} verdicts. First ones:", "",
-                "| id | order | error | reply (start) |", "|---|---|---|---|"]
-        for ex in parsing["examples"]:
-            raw = (ex["raw"] or "").replace("\n", " ").replace("|", "\\|")[:120]
-            out.append(f"| {ex['id']} | {ex['order']} | {(ex['error'] or '').replace('|', '/')} | {raw} |")
-        out.append("")
+        out += [f"**Parse failures**: {parsing['unparsed']} of {parsing['verdicts']} verdicts. First ones:", ""]
+        out += _table(["id", "order", "error", "reply (start)"],
+                      [[ex["id"], ex["order"], ex["error"] or "", (ex["raw"] or "").replace("\n", " ")[:120]]
+                       for ex in parsing["examples"]]) + [""]
     miss = m.get("missing") or {}
     if miss.get("in_gold_not_pred") or miss.get("in_pred_not_gold"):
         out += [f"**Missing ids**: {miss['in_gold_not_pred']} gold items have no prediction "
@@ -108,14 +111,14 @@ def _length_section(m: dict) -> list[str]:
     if not bias["available"]:
         return [f"**Length bias**: not measured; {bias['reason']}.", ""]
     judge, gold, split = bias["judge"], bias["gold"], bias["agreement_by_gold_winner"]
-    out = ["**Length bias** (share of non-tie verdicts that pick the longer answer, by characters; 0.5 is none):", "",
-           "| | prefer longer | 95% CI | non-tie verdicts | ties | unparsed | equal length |", "|---|---|---|---|---|---|---|"]
-    for name, side in (("judge", judge), ("gold", gold)):
-        out.append(f"| {name} | {_fmt(side['prefer_longer_rate'])} | {_pair(side['ci95'])} | "
-                   f"{side['n_verdicts']} | {side['n_tie']} | {side['n_unparsed']} | {side['n_equal_length']} |")
-    out += ["", "Agreement by the gold winner's length:", "", "| gold winner | n | agreement | 95% CI |", "|---|---|---|---|"]
-    for key, title in (("gold_longer", "the longer answer"), ("gold_shorter", "the shorter answer")):
-        out.append(f"| {title} | {split[key]['n']} | {_fmt(split[key]['agreement'])} | {_pair(split[key]['ci95'])} |")
+    out = ["**Length bias** (share of non-tie verdicts that pick the longer answer, by characters; 0.5 is none):", ""]
+    out += _table(["", "prefer longer", "95% CI", "non-tie verdicts", "ties", "unparsed", "equal length"],
+                  [[name, _fmt(side["prefer_longer_rate"]), _pair(side["ci95"]), side["n_verdicts"], side["n_tie"],
+                    side["n_unparsed"], side["n_equal_length"]] for name, side in (("judge", judge), ("gold", gold))])
+    out += ["", "Agreement by the gold winner's length:", ""]
+    out += _table(["gold winner", "n", "agreement", "95% CI"],
+                  [[title, split[key]["n"], _fmt(split[key]["agreement"]), _pair(split[key]["ci95"])]
+                   for key, title in (("gold_longer", "the longer answer"), ("gold_shorter", "the shorter answer"))])
     rest = split["not_split"]
     out += ["", f"Not split: {rest['gold_tie']} gold ties, {rest['equal_length']} pairs of equally long answers.", ""]
     return out
@@ -125,9 +128,9 @@ def _category_section(m: dict) -> list[str]:
     cats = (m.get("category_level") or {}).get("categories")
     if not cats:
         return []
-    out = ["**Agreement per category** (headline verdicts):", "", "| category | n | agreement | 95% CI |", "|---|---|---|---|"]
-    out += [f"| {name.replace('|', '/')} | {c['n']} | {_fmt(c['agreement'])} | {_pair(c['ci95'])} |" for name, c in cats.items()]
-    return out + [""]
+    return ["**Agreement per category** (headline verdicts):", ""] + _table(
+        ["category", "n", "agreement", "95% CI"],
+        [[name, c["n"], _fmt(c["agreement"]), _pair(c["ci95"])] for name, c in cats.items()]) + [""]
 
 
 def _pair(ci) -> str:
@@ -155,29 +158,28 @@ def render_markdown(report: dict, plot_files: dict[str, dict]) -> str:
     if len(judges) > 1:
         lines += ["## Judges side by side", ""]
         if mode == "pairwise":
-            lines += ["| judge | n | accuracy (95% CI) | f1 (95% CI) | consistency | prefer first | prefer second "
-                      "| prefer longer (95% CI) | gold prefer longer | parse failures |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
-            for name, m in judges.items():
-                lines.append(f"| {name} | {m.get('n')} | {_fmt(m.get('accuracy'))} {_ci(m, 'accuracy')} | "
-                             f"{_fmt(m.get('f1'))} {_ci(m, 'f1')} | {_fmt(m.get('consistency'))} | "
-                             f"{_fmt(m.get('prefer_first_rate'))} | {_fmt(m.get('prefer_second_rate'))} | "
-                             f"{_fmt(m.get('prefer_longer_rate'))} {_ci(m, 'prefer_longer_rate')} | "
-                             f"{_fmt(m.get('gold_prefer_longer_rate'))} | {_fmt(m.get('parse_failure_rate'))} |")
+            lines += _table(["judge", "n", "accuracy (95% CI)", "f1 (95% CI)", "consistency", "prefer first",
+                             "prefer second", "prefer longer (95% CI)", "gold prefer longer", "parse failures"],
+                            [[name, m.get("n"), f"{_fmt(m.get('accuracy'))} {_ci(m, 'accuracy')}",
+                              f"{_fmt(m.get('f1'))} {_ci(m, 'f1')}", _fmt(m.get("consistency")),
+                              _fmt(m.get("prefer_first_rate")), _fmt(m.get("prefer_second_rate")),
+                              f"{_fmt(m.get('prefer_longer_rate'))} {_ci(m, 'prefer_longer_rate')}",
+                              _fmt(m.get("gold_prefer_longer_rate")), _fmt(m.get("parse_failure_rate"))]
+                             for name, m in judges.items()])
         else:
-            lines += ["| judge | n | pearson (95% CI) | spearman | kendall | system-level pearson | parse failures |",
-                      "|---|---|---|---|---|---|---|"]
-            for name, m in judges.items():
-                lines.append(f"| {name} | {m.get('n')} | {_fmt(m.get('pearson'))} {_ci(m, 'pearson')} | "
-                             f"{_fmt(m.get('spearman'))} | {_fmt(m.get('kendall'))} | "
-                             f"{_fmt((m.get('system_level') or {}).get('pearson'))} | {_fmt(m.get('parse_failure_rate'))} |")
+            lines += _table(["judge", "n", "pearson (95% CI)", "spearman", "kendall", "system-level pearson",
+                             "parse failures"],
+                            [[name, m.get("n"), f"{_fmt(m.get('pearson'))} {_ci(m, 'pearson')}",
+                              _fmt(m.get("spearman")), _fmt(m.get("kendall")),
+                              _fmt((m.get("system_level") or {}).get("pearson")), _fmt(m.get("parse_failure_rate"))]
+                             for name, m in judges.items()])
         between = report.get("between_judges") or {}
         if between.get("pairs"):
             key, title = ("cohen_kappa", "Cohen's kappa") if mode == "pairwise" else ("pearson", "Pearson")
-            lines += ["", "**Between judges** (items both judged):", "", f"| judge A | judge B | n | agreement | {title} |",
-                      "|---|---|---|---|---|"]
-            for p in between["pairs"]:
-                lines.append(f"| {p['a']} | {p['b']} | {p['n']} | {_fmt(p.get('agreement'))} | {_fmt(p.get(key))} |")
+            lines += ["", "**Between judges** (items both judged):", ""]
+            lines += _table(["judge A", "judge B", "n", "agreement", title],
+                            [[p["a"], p["b"], p["n"], _fmt(p.get("agreement")), _fmt(p.get(key))]
+                             for p in between["pairs"]])
             if between.get("fleiss_kappa") is not None:
                 lines += ["", f"Fleiss' kappa over all judges: {_fmt(between['fleiss_kappa'])} ({between['fleiss_n']} items)."]
         lines.append("")
