@@ -30,7 +30,8 @@ import numpy as np
 
 from .confidence import HALF_POINT, confidence
 from .errors import ConfigError, InputError
-from .evaluate import load_gold, load_predictions
+from .gold import load_gold
+from .predictions import load_predictions
 from .jsonl import atomic_open, write_json
 from .templates import get_template
 

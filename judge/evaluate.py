@@ -1,286 +1,32 @@
 """`judgeforge eval`: predictions (Verdict JSONL) against gold labels -> metrics.json, report.md, plots.
 
-Gold comes from items carrying `winner`/`score`, bare `{id, winner|score}` rows, or another judge's
-verdicts (e.g. the teacher's); any `data convert` source format can be read directly too.
-Ids missing on either side are counted and listed, never silently dropped. What cannot give a
-right number is refused (InputError, exit 2): an empty file, a duplicate id, predictions and gold
-with no id in common, pointwise predictions against pairwise gold or the reverse.
+Gold is read by `judge.gold`, prediction files by `judge.predictions`; this module measures each
+judge against the gold (pairwise or pointwise metrics, length bias, calibration) and the judges
+against each other. Ids missing on either side are counted and listed, never silently dropped.
+What cannot give a right number is refused (InputError, exit 2): an empty file, a duplicate id,
+predictions and gold with no id in common, pointwise predictions against pairwise gold or the reverse.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from . import metrics as M
-from .convert import IMPORTERS, convert_records
-from .errors import ConfigError, InputError
-from .jsonl import iter_json_rows, read_items
-from .records import PairItem, RowError, SingleItem, Verdict, from_row, item_from_row, normalize_winner
+from .errors import ConfigError
+from .gold import Gold, GoldSet, attach_items, load_gold
+from .label_files import FORMATS  # noqa: F401  (eval's and calibrate's --*-format choices, as before)
+from .predictions import Predictions, check_matches, load_predictions
+from .records import Verdict
 from .templates import winner_from_scores
 
 HEADLINE_PAIRWISE = ["n", "accuracy", "precision", "recall", "f1", "consistency", "prefer_first_rate",
                      "prefer_second_rate", "parse_failure_rate", "prefer_longer_rate", "gold_prefer_longer_rate"]
 HEADLINE_POINTWISE = ["n", "pearson", "spearman", "kendall", "parse_failure_rate"]
-FORMATS = ["jsonl", *IMPORTERS]
 NO_LENGTHS = ("length bias needs the answers: the gold file holds bare labels or verdicts, so pass "
               "--items ITEMS.jsonl (the items these labels belong to)")
-
-
-@dataclass
-class Gold:
-    id: str
-    winner: str | None = None
-    score: float | None = None
-    model: str | None = None
-    category: str | None = None
-    question: str | None = None
-    lengths: tuple[int, int] | None = None  # characters of answer1, answer2 (pairwise items only)
-    line: int | None = None  # where the label was read (for messages)
-
-    @property
-    def mode(self) -> str:
-        return "pairwise" if self.winner is not None else "pointwise"
-
-
-@dataclass
-class GoldSet:
-    """One gold file's labels and what every judge is measured against: the mode, the classes
-    macro averages run over, the score range (pointwise `--unparsed`), and the teacher's unparsed
-    verdicts when the gold is another judge's verdicts."""
-
-    path: str
-    labels: dict[str, Gold]
-    mode: str
-    classes: list[str]
-    score_range: tuple[float, float] | None = None
-    teacher: dict | None = None
-
-    @property
-    def unlabelled(self) -> set[str]:
-        """Ids whose teacher verdicts all failed to parse: present in the file, without a label."""
-        return set((self.teacher or {}).get("items_without_label", []))
-
-
-@dataclass
-class Predictions:
-    """One judge's prediction file (`eval --pred`): verdicts grouped by item id and order. Not
-    `serve.judges.Judge`, a model the server offers."""
-
-    name: str
-    path: str
-    verdicts: dict[str, dict[str, list[Verdict]]] = field(default_factory=dict)
-    rows: list[tuple[int, Verdict]] = field(default_factory=list)  # (line, verdict) in file order, for messages
-
-    def all(self) -> list[Verdict]:
-        return [v for orders in self.verdicts.values() for vs in orders.values() for v in vs]
-
-
-# ---- loading ----------------------------------------------------------------------------------
-def _numbered(path: str, fmt: str, parse_row) -> list[tuple[int, object]]:
-    """(line, record) for every row of `path`: JSONL through `parse_row`, any other format through
-    its importer (numbered by row). An empty file is refused."""
-    if fmt != "jsonl":
-        numbered = list(enumerate(convert_records(fmt, path), start=1))
-    else:
-        numbered = []
-        for number, row in iter_json_rows(path):
-            try:
-                numbered.append((number, parse_row(row)))
-            except RowError as e:
-                raise InputError(str(e), path, number) from None
-    if not numbered:
-        raise InputError("the file is empty (no rows)", path)
-    return numbered
-
-
-def _refuse_duplicates(keyed: list[tuple[tuple, int]], path: str, what) -> None:
-    """`keyed` holds (key, line); a key seen twice is refused at its second line."""
-    first: dict[tuple, int] = {}
-    for key, line in keyed:
-        if key in first:
-            raise InputError(f"duplicate {what(key)} (first on line {first[key]})", path, line)
-        first[key] = line
-
-
-def _verdict_key(v: Verdict) -> tuple:
-    return v.id, v.order, v.sample
-
-
-def _describe_verdict_key(key: tuple) -> str:
-    item_id, order, sample = key
-    return f"verdict for id {item_id!r}, order {order}" + (f", sample {sample}" if sample else "")
-
-
-def _gold_row(row):
-    if isinstance(row, dict) and "order" in row and "raw" in row:
-        return from_row(Verdict, row, extra_to_meta=False)
-    if isinstance(row, dict) and "question" in row:
-        return item_from_row(row)
-    if isinstance(row, dict) and "id" in row and ("winner" in row or "score" in row):
-        return _bare_gold(row)
-    raise RowError("expected an item, a verdict, or a bare {id, winner|score} row")
-
-
-def _gold_from_item(record: PairItem | SingleItem) -> Gold:
-    if isinstance(record, PairItem):
-        return Gold(record.id, winner=record.winner, category=record.category, question=record.question,
-                    lengths=(len(record.answer1), len(record.answer2)))
-    return Gold(record.id, score=record.score, model=record.model, category=record.category, question=record.question)
-
-
-def _bare_gold(row: dict) -> Gold:
-    score = row.get("score")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-        raise RowError(f"field 'score': expected a number, got {score!r}", "score")
-    return Gold(str(row["id"]), winner=normalize_winner(row.get("winner")), score=score,
-                model=row.get("model"), category=row.get("category"))
-
-
-def load_gold(path: str, fmt: str = "jsonl") -> GoldSet:
-    """Gold labels by id. Verdict rows (a teacher as gold) are reduced per item: both orders agreeing
-    (PandaLM's swap protocol; a conflict is a tie). Unparsed teacher verdicts are counted in
-    `GoldSet.teacher`; an item none of whose verdicts parsed has no label and is listed there."""
-    numbered = _numbered(path, fmt, _gold_row)
-    labels: dict[str, Gold] = {}
-    teacher: dict[str, dict[str, list[Verdict]]] = defaultdict(lambda: defaultdict(list))
-    label_lines, verdict_lines = [], []
-    teacher_lines: dict[str, int] = {}
-    for line, record in numbered:
-        if isinstance(record, Verdict):
-            verdict_lines.append((_verdict_key(record), line))
-            teacher[record.id][record.order].append(record)
-            teacher_lines.setdefault(record.id, line)
-            continue
-        label_lines.append(((record.id,), line))
-        label = record if isinstance(record, Gold) else _gold_from_item(record)
-        label.line = line
-        if label.winner is not None or label.score is not None:
-            labels[record.id] = label
-    _refuse_duplicates(label_lines, path, lambda key: f"id {key[0]!r}")
-    _refuse_duplicates(verdict_lines, path, _describe_verdict_key)
-    label_ids = {key[0] for key, _ in label_lines}
-    both = [i for i in teacher if i in label_ids]
-    if both:
-        raise InputError(f"id {both[0]!r} is both a labelled item and a verdict", path, teacher_lines[both[0]])
-    summary = None
-    if teacher:
-        summary = _teacher_gold(teacher, teacher_lines, labels)
-    if not labels:
-        raise InputError("no gold labels found (items need `winner` or `score`; "
-                         "a teacher's verdicts need at least one that parsed)", path)
-    mode = next(iter(labels.values())).mode
-    odd = next((g for g in labels.values() if g.mode != mode), None)
-    if odd:
-        raise InputError(f"this {odd.mode} label (id {odd.id!r}) is in a file of {mode} labels: "
-                         f"a gold file holds one kind", path, odd.line)
-    scores = [g.score for g in labels.values() if g.score is not None]
-    return GoldSet(path=path, labels=labels, mode=mode,
-                   classes=M.gold_classes([g.winner for g in labels.values()]) if mode == "pairwise" else [],
-                   score_range=(float(min(scores)), float(max(scores))) if scores else None, teacher=summary)
-
-
-def _teacher_gold(teacher: dict, lines: dict[str, int], labels: dict[str, Gold]) -> dict:
-    """Reduce a teacher's verdicts to labels (into `labels`) and count what did not parse."""
-    verdicts = [v for orders in teacher.values() for vs in orders.values() for v in vs]
-    without, one_order = [], 0
-    for item_id, orders in teacher.items():
-        parsed = {o: [v for v in vs if v.parse_ok] for o, vs in orders.items()}
-        ab = M.majority_label([v.winner for v in parsed.get("ab", [])])
-        ba = M.majority_label([v.winner for v in parsed.get("ba", [])])
-        scores = [v.score for vs in parsed.values() for v in vs if v.score is not None]
-        winner = M.combine_orders(ab, ba) if ab and ba else ab or ba  # one order parsed: its label
-        if winner is None and not scores:
-            without.append(item_id)
-            continue
-        one_order += len(orders) == 2 and sum(bool(vs) for vs in parsed.values()) == 1
-        labels[item_id] = Gold(item_id, winner=winner, score=float(np.mean(scores)) if scores else None,
-                               line=lines[item_id])
-    failed = [v for v in verdicts if not v.parse_ok]
-    return {
-        "verdicts": len(verdicts), "unparsed": len(failed),
-        "items_without_label": without, "items_one_order_parsed": one_order,
-        "examples": [{"id": v.id, "order": v.order, "error": v.error, "raw": (v.raw or "")[:300]} for v in failed[:5]],
-    }
-
-
-def attach_items(gold: GoldSet, path: str) -> None:
-    """`--items`: the items the gold labels belong to, for gold files that do not carry them (bare
-    labels, a teacher's verdicts). They give answer lengths (length bias), category and question
-    where the label lacks them; every labelled id must have its item."""
-    items = {item.id: item for item in read_items(path)}
-    if not items:
-        raise InputError("the file is empty (no items)", path)
-    missing = [i for i in gold.labels if i not in items]
-    if missing:
-        raise InputError(f"no item for gold id {missing[0]!r} ({len(missing)} of {len(gold.labels)} gold ids "
-                         f"have none; --items must hold the items the gold labels belong to)", path)
-    for item_id, label in gold.labels.items():
-        item = items[item_id]
-        if isinstance(item, PairItem) and label.lengths is None:
-            label.lengths = (len(item.answer1), len(item.answer2))
-        label.category = label.category or item.category
-        label.question = label.question or item.question
-        if isinstance(item, SingleItem):
-            label.model = label.model or item.model
-
-
-def _prediction_row(row) -> Verdict:
-    """A verdict row, or a bare `{id, winner}` / `{id, score}` row: a bare label is a parsed verdict."""
-    if isinstance(row, dict) and "raw" not in row and "parse_ok" not in row:
-        row = dict(row)
-        if "score" in row:
-            score = row.pop("score")
-            if score is not None:
-                row["scores"] = [score]
-        verdict = from_row(Verdict, row, extra_to_meta=False)
-        verdict.parse_ok = verdict.winner is not None or bool(verdict.scores)
-        verdict.error = None if verdict.parse_ok else "bare row without a label"
-        return verdict
-    return from_row(Verdict, row, extra_to_meta=False)
-
-
-def load_predictions(path: str, fmt: str = "jsonl") -> Predictions:
-    numbered = _numbered(path, fmt, _prediction_row)
-    if not all(isinstance(r, Verdict) for _, r in numbered):
-        raise InputError(f"format {fmt} does not hold verdicts; use it for --gold-format", path)
-    _refuse_duplicates([(_verdict_key(v), line) for line, v in numbered], path, _describe_verdict_key)
-    judge = Predictions(name="", path=path, rows=numbered)
-    for _, v in numbered:
-        judge.verdicts.setdefault(v.id, {}).setdefault(v.order, []).append(v)
-    names = Counter(v.judge for _, v in numbered if v.judge)
-    judge.name = names.most_common(1)[0][0] if names else Path(path).stem
-    return judge
-
-
-def _verdict_mode(v: Verdict) -> str | None:
-    if not v.parse_ok:
-        return None
-    if v.winner is not None or (v.scores and len(v.scores) == 2):
-        return "pairwise"
-    return "pointwise" if v.score is not None else None
-
-
-def check_matches(judge: Predictions, gold: GoldSet) -> list[str]:
-    """Refuse predictions that cannot be measured against this gold; return the ids both hold."""
-    for line, v in judge.rows:
-        mode = _verdict_mode(v)
-        if mode and mode != gold.mode:
-            kind = "a winner" if mode == "pairwise" else "a single score"
-            raise InputError(f"a {mode} verdict ({kind}), but the gold file {gold.path} holds {gold.mode} labels",
-                             judge.path, line)
-    common = [i for i in gold.labels if i in judge.verdicts]
-    if not common:
-        pred_id, gold_id = next(iter(judge.verdicts)), next(iter(gold.labels))
-        unlabelled = sum(i in gold.unlabelled for i in judge.verdicts)
-        why = (f"; {unlabelled} of its ids are in the gold file, but none of their gold verdicts parsed" if unlabelled
-               else " (are they about the same items?)")
-        raise InputError(f"no id in common with the gold file {gold.path}: predictions have e.g. {pred_id!r}, "
-                         f"gold has e.g. {gold_id!r}{why}", judge.path)
-    return common
 
 
 # ---- per-judge metrics --------------------------------------------------------------------------

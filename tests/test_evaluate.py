@@ -103,13 +103,3 @@ def test_compare_judges_side_by_side(tmp_path):
     assert pair["agreement"] == pytest.approx(share_1)
     text = (tmp_path / "e" / "report.md").read_text()
     assert "Judges side by side" in text and "Cohen's kappa" in text
-
-
-def test_teacher_verdicts_as_gold(tmp_path):
-    items = _pairs(6)
-    teacher = [Verdict(id=i.id, order=o, winner="1", raw="", parse_ok=True) for i in items for o in ("ab", "ba")]
-    teacher[1].winner = "2"  # item 0: the orders conflict -> tie under the swap protocol
-    write_jsonl(tmp_path / "teacher.jsonl", teacher)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id=i.id, winner="1", raw="", parse_ok=True) for i in items])
-    r = evaluate([str(tmp_path / "pred.jsonl")], str(tmp_path / "teacher.jsonl"), None, n_resamples=0)
-    assert r["accuracy"] == pytest.approx(5 / 6)

@@ -1,8 +1,6 @@
 """`judgeforge eval` gives a right number or refuses: metrics that cannot mislead (unparsed verdicts
-on both sides, one class set per gold file, the same items for every rate) and the files it refuses
-(exit 2 with FILE:LINE)."""
-
-import json
+on both sides, one class set per gold file, the same items for every rate) and a refused file ending
+the CLI with exit 2 and FILE:LINE (what is refused: tests/test_gold.py, tests/test_predictions.py)."""
 
 import pytest
 from sklearn.metrics import f1_score
@@ -17,10 +15,6 @@ def _gold(tmp_path, winners=("1", "2", "1", "2")):
     items = [PairItem(id=str(k), question=f"q{k}", answer1="a", answer2="b", winner=w) for k, w in enumerate(winners)]
     write_jsonl(tmp_path / "gold.jsonl", items)
     return items
-
-
-def _write_rows(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _eval(tmp_path, *preds, gold="gold.jsonl", **kw):
@@ -80,43 +74,7 @@ def test_unparsed_policy_applies_to_pointwise(tmp_path):
     assert tie["unparsed_policy"] == "tie" and drop["pearson"] == pytest.approx(1.0)
 
 
-def test_unparsed_teacher_verdicts_used_as_gold_are_counted_and_shown(tmp_path):
-    items = _gold(tmp_path, winners=("1",) * 6)
-    teacher = [Verdict(id=i.id, order=o, winner="1", raw="1", parse_ok=True) for i in items for o in ("ab", "ba")]
-    teacher[0] = Verdict(id="0", order="ab", raw="???", parse_ok=False)  # item 0: neither order parsed
-    teacher[1] = Verdict(id="0", order="ba", raw="???", parse_ok=False)
-    teacher[3] = Verdict(id="1", order="ba", raw="???", parse_ok=False)  # item 1: one order parsed
-    write_jsonl(tmp_path / "teacher.jsonl", teacher)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id=i.id, winner="1", raw="1", parse_ok=True) for i in items])
-    r = evaluate([str(tmp_path / "pred.jsonl")], str(tmp_path / "teacher.jsonl"), str(tmp_path / "e"), n_resamples=0)
-    assert r["n"] == 5
-    assert r["gold_parsing"]["verdicts"] == 12 and r["gold_parsing"]["unparsed"] == 3
-    assert r["gold_parsing"]["items_without_label"] == ["0"] and r["gold_parsing"]["items_one_order_parsed"] == 1
-    assert r["missing"]["in_pred_gold_unparsed"] == 1 and r["missing"]["in_pred_not_gold"] == 0
-    text = (tmp_path / "e" / "report.md").read_text()
-    assert "Gold verdicts: 3 of 12 did not parse" in text and "Gold unparsed" in text
-
-
-def test_bare_prediction_rows_count_as_parsed(tmp_path):
-    items = _gold(tmp_path)
-    _write_rows(tmp_path / "pred.jsonl", [{"id": i.id, "winner": i.winner} for i in items])
-    r = _eval(tmp_path, "pred.jsonl")
-    assert r["accuracy"] == 1.0 and r["parse_failure_rate"] == 0.0
-    gold = [SingleItem(id=str(k), question="q", answer="a", score=s) for k, s in enumerate([1, 3, 5])]
-    write_jsonl(tmp_path / "scores.jsonl", gold)
-    _write_rows(tmp_path / "bare_scores.jsonl", [{"id": g.id, "score": g.score} for g in gold])
-    r = _eval(tmp_path, "bare_scores.jsonl", gold="scores.jsonl")
-    assert r["pearson"] == pytest.approx(1.0) and r["parse_failure_rate"] == 0.0
-
-
-def test_repeated_samples_are_not_duplicates(tmp_path):
-    items = _gold(tmp_path)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id=i.id, winner=i.winner, raw="x", parse_ok=True, sample=s)
-                                          for i in items for s in (0, 1, 2)])
-    assert _eval(tmp_path, "pred.jsonl")["accuracy"] == 1.0
-
-
-# ---- refusals: exit 2 with FILE:LINE ------------------------------------------------------------
+# ---- a refusal: exit 2 with FILE:LINE -------------------------------------------------------------
 def _cli(tmp_path, capsys, pred="pred.jsonl", gold="gold.jsonl", *extra):
     code = main(["eval", "--pred", str(tmp_path / pred), "--gold", str(tmp_path / gold), "--out", str(tmp_path / "e"),
                  "--bootstrap", "0", "--no-plots", *extra])
@@ -129,52 +87,3 @@ def test_empty_predictions_are_refused(tmp_path, capsys):
     code, err = _cli(tmp_path, capsys)
     assert code == 2 and f"{tmp_path / 'pred.jsonl'}: the file is empty" in err
     assert not (tmp_path / "e").exists()
-
-
-def test_duplicate_ids_are_refused_with_file_and_line(tmp_path, capsys):
-    _gold(tmp_path)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id="0", winner="1", raw="1", parse_ok=True),
-                                          Verdict(id="1", winner="1", raw="1", parse_ok=True),
-                                          Verdict(id="0", winner="2", raw="2", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys)
-    assert code == 2 and f"{tmp_path / 'pred.jsonl'}:3: duplicate verdict for id '0', order ab (first on line 1)" in err
-    rows = [{"id": "a", "winner": "1"}, {"id": "b", "winner": "2"}, {"id": "a", "winner": "2"}]
-    _write_rows(tmp_path / "gold.jsonl", rows)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id="a", winner="1", raw="1", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys)
-    assert code == 2 and f"{tmp_path / 'gold.jsonl'}:3: duplicate id 'a' (first on line 1)" in err
-
-
-def test_no_id_in_common_is_refused_naming_both_files(tmp_path, capsys):
-    _gold(tmp_path)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id="other-7", winner="1", raw="1", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys)
-    assert code == 2
-    assert str(tmp_path / "pred.jsonl") in err and str(tmp_path / "gold.jsonl") in err
-    assert "'other-7'" in err and "'0'" in err
-
-
-def test_pointwise_predictions_against_pairwise_gold_are_refused(tmp_path, capsys):
-    _gold(tmp_path)
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id="0", scores=[4.0], raw="4", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys)
-    assert code == 2 and f"{tmp_path / 'pred.jsonl'}:1: a pointwise verdict" in err
-    write_jsonl(tmp_path / "scores.jsonl", [SingleItem(id="0", question="q", answer="a", score=3)])
-    write_jsonl(tmp_path / "pairs.jsonl", [Verdict(id="0", winner="1", raw="1", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys, "pairs.jsonl", "scores.jsonl")
-    assert code == 2 and "a pairwise verdict" in err and "holds pointwise labels" in err
-
-
-def test_a_gold_file_mixing_pairwise_and_pointwise_labels_is_refused(tmp_path, capsys):
-    _write_rows(tmp_path / "gold.jsonl", [{"id": "a", "winner": "1"}, {"id": "b", "score": 3}])
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id="a", winner="1", raw="1", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys)
-    assert code == 2 and f"{tmp_path / 'gold.jsonl'}:2: this pointwise label" in err
-
-
-def test_items_must_cover_the_gold(tmp_path, capsys):
-    _write_rows(tmp_path / "gold.jsonl", [{"id": "0", "winner": "1"}, {"id": "9", "winner": "2"}])
-    _gold(tmp_path / "items")
-    write_jsonl(tmp_path / "pred.jsonl", [Verdict(id="0", winner="1", raw="1", parse_ok=True)])
-    code, err = _cli(tmp_path, capsys, "pred.jsonl", "gold.jsonl", "--items", str(tmp_path / "items" / "gold.jsonl"))
-    assert code == 2 and "no item for gold id '9'" in err

@@ -1,0 +1,83 @@
+"""One judge's prediction file for `judgeforge eval` (verdict rows, or bare `{id, winner}` /
+`{id, score}` rows, which count as parsed verdicts), and the check that it can be measured against a
+gold file: the same kind of label and at least one id in common."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+from .gold import GoldSet
+from .label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
+from .records import Verdict, from_row
+
+
+@dataclass
+class Predictions:
+    """One judge's prediction file (`eval --pred`): verdicts grouped by item id and order. Not
+    `serve.judges.Judge`, a model the server offers."""
+
+    name: str
+    path: str
+    verdicts: dict[str, dict[str, list[Verdict]]] = field(default_factory=dict)
+    rows: list[tuple[int, Verdict]] = field(default_factory=list)  # (line, verdict) in file order, for messages
+
+    def all(self) -> list[Verdict]:
+        return [v for orders in self.verdicts.values() for vs in orders.values() for v in vs]
+
+
+def _prediction_row(row) -> Verdict:
+    """A verdict row, or a bare `{id, winner}` / `{id, score}` row: a bare label is a parsed verdict."""
+    if isinstance(row, dict) and "raw" not in row and "parse_ok" not in row:
+        row = dict(row)
+        if "score" in row:
+            score = row.pop("score")
+            if score is not None:
+                row["scores"] = [score]
+        verdict = from_row(Verdict, row, extra_to_meta=False)
+        verdict.parse_ok = verdict.winner is not None or bool(verdict.scores)
+        verdict.error = None if verdict.parse_ok else "bare row without a label"
+        return verdict
+    return from_row(Verdict, row, extra_to_meta=False)
+
+
+def load_predictions(path: str, fmt: str = "jsonl") -> Predictions:
+    numbered = numbered_rows(path, fmt, _prediction_row)
+    if not all(isinstance(r, Verdict) for _, r in numbered):
+        raise InputError(f"format {fmt} does not hold verdicts; use it for --gold-format", path)
+    refuse_duplicates([(verdict_key(v), line) for line, v in numbered], path, describe_verdict_key)
+    judge = Predictions(name="", path=path, rows=numbered)
+    for _, v in numbered:
+        judge.verdicts.setdefault(v.id, {}).setdefault(v.order, []).append(v)
+    names = Counter(v.judge for _, v in numbered if v.judge)
+    judge.name = names.most_common(1)[0][0] if names else Path(path).stem
+    return judge
+
+
+def _verdict_mode(v: Verdict) -> str | None:
+    if not v.parse_ok:
+        return None
+    if v.winner is not None or (v.scores and len(v.scores) == 2):
+        return "pairwise"
+    return "pointwise" if v.score is not None else None
+
+
+def check_matches(judge: Predictions, gold: GoldSet) -> list[str]:
+    """Refuse predictions that cannot be measured against this gold; return the ids both hold."""
+    for line, v in judge.rows:
+        mode = _verdict_mode(v)
+        if mode and mode != gold.mode:
+            kind = "a winner" if mode == "pairwise" else "a single score"
+            raise InputError(f"a {mode} verdict ({kind}), but the gold file {gold.path} holds {gold.mode} labels",
+                             judge.path, line)
+    common = [i for i in gold.labels if i in judge.verdicts]
+    if not common:
+        pred_id, gold_id = next(iter(judge.verdicts)), next(iter(gold.labels))
+        unlabelled = sum(i in gold.unlabelled for i in judge.verdicts)
+        why = (f"; {unlabelled} of its ids are in the gold file, but none of their gold verdicts parsed" if unlabelled
+               else " (are they about the same items?)")
+        raise InputError(f"no id in common with the gold file {gold.path}: predictions have e.g. {pred_id!r}, "
+                         f"gold has e.g. {gold_id!r}{why}", judge.path)
+    return common
