@@ -31,8 +31,8 @@ import numpy as np
 from .confidence import HALF_POINT, confidence
 from .errors import ConfigError, InputError
 from .gold import load_gold
-from .predictions import load_predictions
 from .jsonl import atomic_open, write_json
+from .predictions import load_predictions
 from .templates import get_template
 
 GRID_STEP = 0.001
