@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .adapters import choose_template
 from .confidence import confidence
+from .configfile import option
 from .distill import TYPICAL_REPLY_TOKENS, DistillConfig, distill
 from .errors import ConfigError, InputError, TeacherError, TemplateError
 from .jsonl import read_items, read_json, read_jsonl, write_jsonl
@@ -42,12 +43,16 @@ CASCADE_FIELDS = ("judge", "template", "template_hash", "mode", "swap", "thresho
 
 @dataclass
 class CascadeConfig:
-    cascade: str  # cascade.json from `judgeforge calibrate`
-    teacher_model: str
-    teacher_base_url: str | None = None  # default: $OPENAI_BASE_URL, else OpenAI
-    teacher_template: str | None = None  # default: the local judge's template
-    teacher_concurrency: int = 8
-    prices: str | None = None  # price table (default configs/prices.yaml)
+    cascade: str = option(metavar="CASCADE_JSON", help=(
+        "with --mode logprob: items the local judge is less sure of than this file's threshold (judgeforge "
+        "calibrate) go to --teacher-model; OUT gets the final decisions, OUT_STEM.local.jsonl the local verdicts, "
+        "OUT_STEM.teacher/ the teacher's (cached)"))
+    teacher_model: str = option(help="--cascade: the teacher, e.g. gpt-4o (key from OPENAI_API_KEY)")
+    teacher_base_url: str | None = option(None, help="--cascade: the teacher's endpoint (default OPENAI_BASE_URL, "
+                                                     "else OpenAI)")
+    teacher_template: str | None = option(None, help="--cascade: the teacher's template (default: the local judge's)")
+    teacher_concurrency: int = option(8, help="--cascade: requests to the teacher in flight")
+    prices: str | None = option(None, help="--cascade: price table YAML (default configs/prices.yaml)")
 
 
 def output_paths(out: Path) -> tuple[Path, Path]:

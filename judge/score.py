@@ -15,10 +15,11 @@ over). One run per output at a time (`OUT.lock`).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .backends.base import Backend, BackendError
+from .configfile import option
 from .errors import ConfigError, InputError
 from .judging import MODES, iter_verdicts, orders_for, params_for
 from .jsonl import AppendLog, iter_json_rows, read_items, read_json, write_json, write_jsonl
@@ -34,29 +35,37 @@ BIG_MODEL_FILE = 64 << 20  # model files above this are fingerprinted by size an
 
 @dataclass
 class ScoreConfig:
-    input: str
-    out: str
-    backend: str = "vllm"
-    model: str = ""
-    adapter: str | None = None
-    template: str | None = None
-    swap: bool = False
-    mode: str = "full"
-    max_tokens: int = 512
-    batch_size: int = 256
-    name: str | None = None  # the judge's name in verdicts (default: adapter or model folder name)
-    base_url: str | None = None  # openai backend
-    api_key: str | None = None
-    concurrency: int = 16
-    timeout: float = 600.0  # openai backend: seconds per attempt
-    max_retries: int = 6  # openai backend: retries per request on 429, 5xx, timeouts, dropped connections
-    tensor_parallel_size: int = 1
-    max_model_len: int | None = None
-    limit: int | None = None
-    fresh: bool = False  # start over: drop a partial run and overwrite OUT
-    extra: dict = field(default_factory=dict)
-    ray_replicas: int | None = None  # judge on this many Ray actors, one backend each (judge.scale)
-    ray_address: str | None = None  # the Ray cluster to join (else RAY_ADDRESS, else a local one for the run)
+    input: str = option(help="items JSONL (PairItems or SingleItems)")
+    out: str = option(help="predictions JSONL")
+    backend: str = option(help="vllm: offline vllm.LLM; hf: transformers+peft; openai: any OpenAI-compatible endpoint",
+                          choices=BACKENDS)
+    model: str = option(help="model path (vllm/hf) or served model name (openai)")
+    adapter: str | None = option(None, help="LoRA adapter folder (its judgeforge.json gives the template)")
+    template: str | None = option(None, help="template name (default: the adapter's, else judgelm / prometheus-absolute)")
+    swap: bool = option(False, help="judge both answer orders (pairwise)")
+    mode: str = option("full", choices=MODES, help="full: free text, parsed; verdict: structured output, always "
+                                                   "parses; logprob: verdict-token probabilities / expected score")
+    max_tokens: int = option(512, help="generation budget in full mode")
+    batch_size: int = option(256, help="items per backend call (and per resume checkpoint)")
+    name: str | None = option(None, help="judge name recorded in the verdicts (default: adapter or model folder name)")
+    base_url: str | None = option(None, help="openai backend: the endpoint (default OPENAI_BASE_URL)")
+    api_key: str | None = option(None, help="openai backend: the key (default OPENAI_API_KEY)")
+    concurrency: int = option(16, help="openai backend: requests in flight")
+    timeout: float = option(600.0, help="openai backend: seconds per attempt")
+    max_retries: int = option(6, help="openai backend: retries per request on 429 (after Retry-After), 5xx, timeouts "
+                                      "and dropped connections; then the run stops (exit 1), keeping what was judged")
+    tensor_parallel_size: int = option(1, help="vllm backend: GPUs per model")
+    max_model_len: int | None = option(None, help="vllm backend: context length")
+    limit: int | None = option(None, help="score only the first N items")
+    fresh: bool = option(False, help="start over: drop a partial run and overwrite --out instead of resuming")
+    extra: dict = option(default_factory=dict, help="the backend's constructor arguments: vllm.LLM (e.g. "
+                                                    "compilation_config: 0) or HFBackend (e.g. dtype: bfloat16)")
+    ray_replicas: int | None = option(None, metavar="N", help=(
+        "judge on N Ray actors, one backend each (pip install 'judgeforge[ray]'); same outputs, resume and order "
+        "as one process; a dead replica's batch is judged by its replacement"))
+    ray_address: str | None = option(None, metavar="ADDR", help=(
+        "with --ray-replicas: join this Ray cluster (auto, HOST:PORT, ray://HOST:10001; default RAY_ADDRESS); "
+        "without it a local cluster is started for the run and stopped after it"))
 
     def __post_init__(self):
         if self.backend not in BACKENDS:

@@ -271,17 +271,3 @@ def test_bad_items_file_fails_before_any_call(tmp_path):
     with pytest.raises(InputError, match="items.jsonl:1"):
         score(ScoreConfig(input=str(path), out=str(tmp_path / "p.jsonl"), backend="hf", model="m"), backend, progress=False)
     assert backend.calls == []
-
-
-def test_score_flags_take_their_defaults_from_score_config():
-    import dataclasses
-
-    from judge.cli import build_parser
-    from judge.cli.score import CONFIG_DEFAULTS, score_config
-
-    base = ["score", "--input", "i.jsonl", "--backend", "openai", "--model", "m", "--out", "o.jsonl"]
-    config = score_config(build_parser().parse_args(base))
-    defaults = {f.name: f.default for f in dataclasses.fields(ScoreConfig)}
-    assert {name: getattr(config, name) for name in CONFIG_DEFAULTS} == {name: defaults[name] for name in CONFIG_DEFAULTS}
-    given = score_config(build_parser().parse_args([*base, "--batch-size", "7", "--mode", "verdict"]))
-    assert (given.batch_size, given.mode, given.concurrency) == (7, "verdict", defaults["concurrency"])

@@ -6,20 +6,16 @@ sections and dotted keys name flat fields joined by "_" (`lora: {r: 8}` and `--s
 """
 
 import dataclasses
-import difflib
-import enum
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainingArguments
 
-from judge.errors import ConfigError, InputError
+from judge.configfile import flatten, read_yaml_mapping, yaml_loader
+from judge.errors import ConfigError
 
 PAIRWISE_METRICS = ["accuracy", "f1", "consistency", "loss"]  # accuracy = agreement with the target verdicts
 POINTWISE_METRICS = ["pearson", "spearman", "kendall", "loss"]
-_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 NOT_ADAPTABLE = ("lm_head", "embed_tokens")  # vLLM loads no LoRA (or modules_to_save) on these
 
@@ -118,94 +114,17 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def valid_keys() -> list[str]:
-    return sorted(f.name for f in dataclasses.fields(TrainConfig) if f.init)
-
-
-def _yaml_loader():
-    """A safe loader with YAML 1.2 booleans (true/false only), so `save_strategy: no` stays "no"."""
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    bool_tag = "tag:yaml.org,2002:bool"
-    Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]
-                                      for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-    return Loader
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
     """TrainConfig from a YAML file and `key=value` overrides (dotted keys allowed)."""
     import yaml
 
-    loader = _yaml_loader()
     values: dict = {}
     if path is not None:
-        try:
-            data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader) or {}
-        except FileNotFoundError:
-            raise InputError("config file not found", str(path)) from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise InputError(f"malformed YAML: {getattr(e, 'problem', e)}", str(path), mark.line + 1 if mark else None) from None
-        if not isinstance(data, dict):
-            raise InputError("expected a mapping of config keys", str(path))
-        values.update(_flatten(data, str(path)))
+        values.update(flatten(read_yaml_mapping(path), str(path), TrainConfig))
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        values.update(_flatten({key.strip().replace(".", "_"): yaml.load(raw, Loader=loader) if raw else ""}, "--set"))
+        value = yaml.load(raw, Loader=yaml_loader()) if raw else ""
+        values.update(flatten({key.strip().replace(".", "_"): value}, "--set", TrainConfig))
     return TrainConfig(**values)
-
-
-def _flatten(data: dict, source: str, prefix: str = "") -> dict:
-    hints = typing.get_type_hints(TrainConfig)
-    out = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if name in hints:
-            out[name] = _coerce(name, value, hints[name], source)
-        elif isinstance(value, dict):
-            out.update(_flatten(value, source, f"{name}_"))
-        else:
-            close = difflib.get_close_matches(name, valid_keys(), n=3)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise ConfigError(f"{source}: unknown key {name!r}; {hint}valid keys: {', '.join(valid_keys())}")
-    return out
-
-
-def _coerce(name: str, value, hint, source: str):
-    """`value` as the field's type: YAML reads 5e-4 as a string, --set values arrive as YAML scalars."""
-    arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in arms:
-        return None
-    for arm in arms:
-        origin = typing.get_origin(arm) or arm
-        try:
-            if origin is bool and isinstance(value, bool):
-                return value
-            if origin is bool and str(value).lower() in _BOOLS:
-                return _BOOLS[str(value).lower()]
-            if origin is int and not isinstance(value, bool) and float(value) == int(float(value)):
-                return int(float(value))
-            if origin is float and not isinstance(value, bool):
-                return float(value)
-            if origin is list:
-                return [str(v) for v in value] if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
-            if origin is dict and isinstance(value, dict):
-                return value
-            if origin is str or (isinstance(origin, type) and issubclass(origin, enum.Enum)):
-                if isinstance(value, str):
-                    return value
-        except (TypeError, ValueError):
-            continue
-    raise ConfigError(f"{source}: {name} expects {_type_name(hint)}, got {value!r}")
-
-
-def _type_name(hint) -> str:
-    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")

@@ -24,39 +24,23 @@ def print_summary(cascade: dict, out: str) -> None:
     print(f"wrote {out}" + (f" and {cascade['plot']}" if cascade.get("plot") else ""))
 
 
-# ---- `score --cascade`: its flags live here, beside the verb that makes cascade files -------------
-CASCADE_FLAGS = ("cascade", "teacher_model", "teacher_base_url", "teacher_template", "prices")
-
-
-def add_cascade_arguments(p) -> None:
-    p.add_argument("--cascade", metavar="CASCADE_JSON",
-                   help="with --mode logprob: items the local judge is less sure of than this file's threshold "
-                        "(judgeforge calibrate) go to --teacher-model; OUT gets the final decisions, "
-                        "OUT_STEM.local.jsonl the local verdicts, OUT_STEM.teacher/ the teacher's (cached)")
-    p.add_argument("--teacher-model", help="--cascade: the teacher, e.g. gpt-4o (key from OPENAI_API_KEY)")
-    p.add_argument("--teacher-base-url", help="--cascade: the teacher's endpoint (default OPENAI_BASE_URL, else OpenAI)")
-    p.add_argument("--teacher-template", help="--cascade: the teacher's template (default: the local judge's)")
-    p.add_argument("--prices", help="--cascade: price table YAML (default configs/prices.yaml)")
-
-
-def wants_cascade(args) -> bool:
-    return any(getattr(args, flag) for flag in CASCADE_FLAGS)
-
-
+# ---- `score --cascade`: beside the verb that makes cascade files --------------------------------
 def score_with_cascade(config, args) -> int:
+    """`score` with CascadeConfig's settings given (flags or --config): `config` is the local judge's."""
     from ..cascade import CascadeConfig, run_cascade
     from ..errors import ConfigError
+    from .options import config_from, config_values
 
-    if not args.cascade or not args.teacher_model:
+    given = config_values(CascadeConfig, args)
+    if not given.get("cascade") or not given.get("teacher_model"):
         raise ConfigError("--cascade and --teacher-model go together (and the other --teacher-* flags and --prices "
                           "need them): calibrate with `judgeforge calibrate`, then pass both")
-    summary = run_cascade(config, CascadeConfig(cascade=args.cascade, teacher_model=args.teacher_model,
-                                                teacher_base_url=args.teacher_base_url,
-                                                teacher_template=args.teacher_template, prices=args.prices))
+    cascade = config_from(CascadeConfig, args)
+    summary = run_cascade(config, cascade)
     cost = "unknown (no price)" if summary["all_teacher_cost_usd"] is None else f"${summary['all_teacher_cost_usd']:.4f}"
     teacher = "unknown (no price)" if summary["teacher_cost_usd"] is None else f"${summary['teacher_cost_usd']:.4f}"
-    print(f"wrote {summary['verdicts']} final verdicts to {args.out}: {summary['escalated_items']} of "
-          f"{summary['items']} items ({summary['share_escalated']:.1%}) escalated to {args.teacher_model} "
+    print(f"wrote {summary['verdicts']} final verdicts to {config.out}: {summary['escalated_items']} of "
+          f"{summary['items']} items ({summary['share_escalated']:.1%}) escalated to {cascade.teacher_model} "
           f"(threshold {summary['threshold']:g})")
     print(f"teacher: {summary['teacher_calls']} calls ({summary['teacher_calls_sent_now']} sent now), cost {teacher}; "
           f"everything to the teacher (estimated): {cost}")
