@@ -19,12 +19,10 @@ from pathlib import Path
 
 from judge.calibrate import calibrate
 from judge.cascade import CascadeConfig, run_cascade
-from judge.distill import DistillConfig, distill
-from judge.jsonl import read_jsonl, write_json
-from judge.records import Verdict, from_row
+from judge.distill import DistillConfig, TeacherConfig, distill
+from judge.jsonl import write_json
 from judge.score import ScoreConfig, score
-from judge.teacher import TeacherConfig
-from judge.testing.cascade_scenario import local_belief, make_items, teacher_reply
+from judge.testing.cascade_scenario import agreement, local_belief, make_items, read_verdicts, result_row, teacher_reply
 from judge.testing.fake_openai import FakeOpenAI
 from judge.testing.logprob_judge import LogprobJudge
 
@@ -32,11 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TEACHER = "gpt-4o"  # the stand-in's name, so the shipped price table prices it
 TARGETS = (0.9, 0.97)
 RISK = 0.1
-
-
-def agreement(path: Path, gold: dict[str, str]) -> float:
-    verdicts = read_jsonl(path, lambda row: from_row(Verdict, row, extra_to_meta=False))
-    return round(sum(v.winner == gold[v.id] for v in verdicts) / len(verdicts), 4)
 
 
 def main() -> None:
@@ -66,20 +59,12 @@ def main() -> None:
             summary = run_cascade(local_config("test.jsonl", pred.name),
                                   CascadeConfig(cascade=str(out / f"cascade-{target}.json"), teacher_model=TEACHER,
                                                 teacher_base_url=teacher.base_url), progress=False)
-            escalated = {v.id for v in read_jsonl(pred, lambda row: from_row(Verdict, row, extra_to_meta=False))
-                         if v.meta["cascade"]["decided_by"] == "teacher"}
-            results.append({
-                "target_agreement": target, "risk": RISK, "threshold": cascade["threshold"],
-                "calibration_coverage": cascade["coverage"], "calibration_lower_bound": cascade["agreement_lower_bound"],
-                "share_escalated": summary["share_escalated"], "escalated_hard": len(escalated & hard),
-                "escalated_easy": len(escalated - hard), "hard": len(hard),
-                "agreement_local_only": agreement(out / f"pred-{target}.local.jsonl", gold),
-                "agreement_cascade": agreement(pred, gold),
-                "agreement_teacher_only": agreement(out / "teacher-only" / "verdicts.jsonl", gold),
-                "teacher_calls": summary["teacher_calls"], "teacher_cost_usd": summary["teacher_cost_usd"],
-                "all_teacher_cost_usd_estimated": summary["all_teacher_cost_usd"],
-                "all_teacher_cost_usd_measured": teacher_only["cost_usd"],
-            })
+            escalated = {v.id for v in read_verdicts(pred) if v.meta["cascade"]["decided_by"] == "teacher"}
+            results.append({**result_row(target, RISK, cascade, summary, pred, gold),
+                            "escalated_hard": len(escalated & hard), "escalated_easy": len(escalated - hard),
+                            "hard": len(hard),
+                            "agreement_teacher_only": agreement(out / "teacher-only" / "verdicts.jsonl", gold),
+                            "all_teacher_cost_usd_measured": teacher_only["cost_usd"]})
     write_json(ROOT / "bench" / "results" / "cascade.json",
                {"command": "scripts/cascade_demo.py", "calibration_items": 400, "test_items": 400,
                 "teacher": f"stand-in, always right, priced as {TEACHER}", "results": results})

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from judge.calibrate import calibrate  # noqa: E402
 from judge.cascade import CascadeConfig, run_cascade  # noqa: E402
-from judge.jsonl import read_jsonl, write_json, write_jsonl  # noqa: E402
-from judge.records import Verdict, from_row  # noqa: E402
+from judge.jsonl import write_json, write_jsonl  # noqa: E402
 from judge.score import ScoreConfig, score  # noqa: E402
+from judge.testing.cascade_scenario import result_row  # noqa: E402
 from judge.testing.fake_openai import FakeOpenAI  # noqa: E402
 from train.synthetic import make_items  # noqa: E402
 
@@ -48,15 +48,6 @@ def gold_teacher(items) -> callable:
                 return f"{winner}\n\n### Reason: it follows the requested format.\n\n### Reference: -"
         return "I cannot tell."
     return reply
-
-
-def verdicts(path: Path) -> list[Verdict]:
-    return read_jsonl(path, lambda row: from_row(Verdict, row, extra_to_meta=False))
-
-
-def agreement(path: Path, gold: dict[str, str]) -> float:
-    rows = verdicts(path)
-    return round(sum(v.winner == gold[v.id] for v in rows) / len(rows), 4)
 
 
 def main() -> None:
@@ -92,16 +83,7 @@ def main() -> None:
             summary = run_cascade(local("test.jsonl", pred.name),
                                   CascadeConfig(cascade=str(out / f"cascade-{target}.json"), teacher_model=TEACHER,
                                                 teacher_base_url=teacher.base_url))
-            results.append({
-                "target_agreement": target, "risk": RISK, "threshold": cascade["threshold"],
-                "calibration_coverage": cascade["coverage"],
-                "calibration_lower_bound": cascade["agreement_lower_bound"],
-                "share_escalated": summary["share_escalated"],
-                "agreement_local_only": agreement(out / f"pred-{target}.local.jsonl", gold),
-                "agreement_cascade": agreement(pred, gold),
-                "teacher_calls": summary["teacher_calls"], "teacher_cost_usd": summary["teacher_cost_usd"],
-                "all_teacher_cost_usd_estimated": summary["all_teacher_cost_usd"],
-            })
+            results.append(result_row(target, RISK, cascade, summary, pred, gold))
     write_json(ROOT / "bench" / "results" / "cascade_smollm2.json",
                {"command": "scripts/cascade_smollm2.py", "local_judge": f"SmolLM2-135M-Instruct + LoRA, smoke config, "
                 f"{args.steps} steps on the synthetic task", "calibration_items": 200, "test_items": 200,

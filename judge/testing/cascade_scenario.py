@@ -1,6 +1,7 @@
 """The cascade's test scenario, shared by its tests and `scripts/cascade_demo.py`: pairs where one
 answer is marked GOOD, a local judge that is sure and right on the easy ones and flips a coin on
-the hard ones, and a teacher that is always right.
+the hard ones, and a teacher that is always right. `result_row` is the one summary of a cascade run
+against gold labels that both cascade scripts (fakes and SmolLM2) report.
 
 The local judge's belief depends on the rendered prompt only, so the two orders of a hard pair are
 two independent coin flips (they often disagree, as a confused judge's do).
@@ -11,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import random
 
-from ..jsonl import write_jsonl
-from ..records import PairItem
+from pathlib import Path
+
+from ..cascade import output_paths
+from ..jsonl import read_jsonl, write_jsonl
+from ..records import PairItem, Verdict, from_row
 
 
 def good_position(prompt: str) -> str:
@@ -49,3 +53,27 @@ def make_items(path, prefix: str, n: int, seed: int, hard_share: float = 0.25) -
             hard.add(item_id)
     write_jsonl(path, items)
     return hard
+
+
+def read_verdicts(path) -> list[Verdict]:
+    return read_jsonl(path, lambda row: from_row(Verdict, row, extra_to_meta=False))
+
+
+def agreement(path, gold: dict[str, str]) -> float:
+    """The share of a prediction file's verdicts whose winner is the gold one (4 decimals)."""
+    rows = read_verdicts(path)
+    return round(sum(v.winner == gold[v.id] for v in rows) / len(rows), 4)
+
+
+def result_row(target: float, risk: float, cascade: dict, summary: dict, pred: Path, gold: dict[str, str]) -> dict:
+    """One target's row: what `calibrate` chose (`cascade`, its JSON), what `run_cascade` did
+    (`summary`), and the agreement with `gold` of the local judge alone and of the cascade (`pred`)."""
+    local, _ = output_paths(Path(pred))
+    return {
+        "target_agreement": target, "risk": risk, "threshold": cascade["threshold"],
+        "calibration_coverage": cascade["coverage"], "calibration_lower_bound": cascade["agreement_lower_bound"],
+        "share_escalated": summary["share_escalated"],
+        "agreement_local_only": agreement(local, gold), "agreement_cascade": agreement(pred, gold),
+        "teacher_calls": summary["teacher_calls"], "teacher_cost_usd": summary["teacher_cost_usd"],
+        "all_teacher_cost_usd_estimated": summary["all_teacher_cost_usd"],
+    }
