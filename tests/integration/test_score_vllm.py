@@ -27,7 +27,10 @@ PAIRS = [PairItem(id=f"p{i}", question=q, answer1=a, answer2=b) for i, (q, a, b)
 def engine(smollm2_path):
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    backend = make_backend(ScoreConfig(input="-", out="-", backend="vllm", model=str(smollm2_path), max_model_len=2048))
+    # compilation_config=0: no torch.compile warm-up, which costs a CPU start about a minute and
+    # changes nothing these tests check (the demo's offline score does the same)
+    backend = make_backend(ScoreConfig(input="-", out="-", backend="vllm", model=str(smollm2_path), max_model_len=2048,
+                                       extra={"compilation_config": 0}))
     yield backend
     backend.close()
 
