@@ -10,14 +10,16 @@ predictions and gold with no id in common, pointwise predictions against pairwis
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import metrics as M
+from .configfile import option
 from .errors import ConfigError
 from .gold import Gold, GoldSet, attach_items, load_gold
-from .label_files import FORMATS  # noqa: F401  (eval's and calibrate's --*-format choices, as before)
+from .label_files import FORMATS
 from .predictions import Predictions, check_matches, load_predictions
 from .records import Verdict
 from .templates import winner_from_scores
@@ -27,6 +29,27 @@ HEADLINE_PAIRWISE = ["n", "accuracy", "precision", "recall", "f1", "consistency"
 HEADLINE_POINTWISE = ["n", "pearson", "spearman", "kendall", "parse_failure_rate"]
 NO_LENGTHS = ("length bias needs the answers: the gold file holds bare labels or verdicts, so pass "
               "--items ITEMS.jsonl (the items these labels belong to)")
+
+
+@dataclass
+class EvalConfig:
+    """`judgeforge eval`'s settings (its flags and `--config` keys are generated from these fields)."""
+
+    pred: list[str] = option(help="predictions (Verdict JSONL); repeat to compare judges", action="extend", nargs=1,
+                             metavar="PRED")
+    gold: str = option(help="gold labels: items with winner/score, {id, winner|score} rows, or another judge's verdicts")
+    out: str = option(help="output folder for metrics.json, report.md, *.png")
+    pred_format: str = option("jsonl", choices=FORMATS, help="read --pred through an importer")
+    gold_format: str = option("jsonl", choices=FORMATS, help="read --gold through an importer")
+    items: str | None = option(None, help="the items the gold labels belong to, when --gold holds bare labels or a "
+                                          "teacher's verdicts: answer lengths (length bias), category, question")
+    unparsed: str = option("tie", choices=M.UNPARSED_POLICIES, help=(
+        "how unparsed verdicts count: tie (default, the PandaLM/JudgeLM convention; pointwise: the middle of the "
+        "gold score range), drop (left out, counted), wrong (never agrees; pointwise: the far end of the gold range)"))
+    threshold: float = option(0.0, help="score-pair verdicts: a gap of at most T is a tie (JudgeLM's T, default 0)")
+    bootstrap: int = option(1000, help="bootstrap resamples for the 95% CIs (0: none)")
+    seed: int = option(0, help="seed of the bootstrap resamples")
+    no_plots: bool = option(False, help="skip the PNG plots")
 
 
 # ---- per-judge metrics --------------------------------------------------------------------------

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from .options import add_config_arguments, config_from
+
 
 def cmd_eval(args) -> int:
-    from ..evaluate import evaluate
+    from ..evaluate import EvalConfig, evaluate
 
-    report = evaluate(args.pred, args.gold, args.out, pred_format=args.pred_format, gold_format=args.gold_format,
-                      items_path=args.items, unparsed=args.unparsed, threshold=args.threshold, n_resamples=args.bootstrap, seed=args.seed,
-                      plots=not args.no_plots)
+    config = config_from(EvalConfig, args)
+    report = evaluate(config.pred, config.gold, config.out, pred_format=config.pred_format,
+                      gold_format=config.gold_format, items_path=config.items, unparsed=config.unparsed,
+                      threshold=config.threshold, n_resamples=config.bootstrap, seed=config.seed,
+                      plots=not config.no_plots)
     print_summary(report)
-    print(f"metrics: {args.out}/metrics.json  report: {args.out}/report.md")
+    print(f"metrics: {config.out}/metrics.json  report: {config.out}/report.md")
     return 0
 
 
@@ -45,28 +49,12 @@ def print_summary(report: dict) -> None:
 
 
 def register(verbs) -> None:
-    from ..evaluate import FORMATS
+    from ..evaluate import EvalConfig
 
     ev = verbs.add_parser("eval", help="evaluate predictions against gold labels",
                           description="Agreement, precision/recall/F1, consistency, position and length bias, "
                                       "agreement per category (pairwise); "
-                                      "Pearson/Spearman/Kendall (pointwise); bootstrap 95%% CIs; report.md and plots. "
+                                      "Pearson/Spearman/Kendall (pointwise); bootstrap 95% CIs; report.md and plots. "
                                       "Several --pred put judges side by side.")
-    ev.add_argument("--pred", action="append", required=True, help="predictions (Verdict JSONL); repeat to compare judges")
-    ev.add_argument("--gold", required=True,
-                    help="gold labels: items with winner/score, {id, winner|score} rows, or another judge's verdicts")
-    ev.add_argument("--pred-format", default="jsonl", choices=FORMATS, help="read --pred through an importer")
-    ev.add_argument("--gold-format", default="jsonl", choices=FORMATS, help="read --gold through an importer")
-    ev.add_argument("--items", help="the items the gold labels belong to, when --gold holds bare labels or a "
-                                    "teacher's verdicts: answer lengths (length bias), category, question")
-    ev.add_argument("--unparsed", default="tie", choices=["tie", "drop", "wrong"],
-                    help="how unparsed verdicts count: tie (default, the PandaLM/JudgeLM convention; pointwise: the "
-                         "middle of the gold score range), drop (left out, counted), wrong (never agrees; pointwise: "
-                         "the far end of the gold range)")
-    ev.add_argument("--threshold", type=float, default=0.0,
-                    help="score-pair verdicts: a gap of at most T is a tie (JudgeLM's T, default 0)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    ev.add_argument("--out", required=True, help="output folder for metrics.json, report.md, *.png")
+    add_config_arguments(ev, EvalConfig)
     ev.set_defaults(func=cmd_eval)
