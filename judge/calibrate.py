@@ -24,14 +24,17 @@ equals the gold winner; pointwise, the expected score is within half a point of 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .confidence import HALF_POINT, confidence
+from .configfile import option
 from .errors import ConfigError, InputError
 from .gold import load_gold
 from .jsonl import atomic_open, write_json
+from .label_files import FORMATS as GOLD_FORMATS
 from .predictions import load_predictions
 from .templates import get_template
 
@@ -155,6 +158,19 @@ def agrees(verdict, truth) -> bool:
     if isinstance(truth, str):
         return verdict.winner == truth
     return verdict.score is not None and abs(verdict.score - float(truth)) <= HALF_POINT + 1e-9
+
+
+@dataclass
+class CalibrateConfig:
+    """`judgeforge calibrate`'s settings (the CLI's flags are generated from these fields)."""
+
+    pred: str = option(help="the local judge's predictions (score --mode logprob)")
+    gold: str = option(help="gold labels: items with winner/score, {id, winner|score} rows, or the teacher's verdicts")
+    target_agreement: float = option(help="agreement to guarantee, e.g. 0.9")
+    out: str = option(help="cascade JSON to write (the plot goes beside it as .png)")
+    risk: float = option(0.1, help="allowed probability that the guarantee fails")
+    gold_format: str = option("jsonl", choices=GOLD_FORMATS, help="read --gold through an importer")
+    no_plot: bool = option(False, help="write no plot")
 
 
 def calibrate(pred: str, gold: str, *, target: float, risk: float, out: str, gold_format: str = "jsonl",

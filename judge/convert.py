@@ -11,12 +11,15 @@ import ast
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .configfile import option
 from .errors import ConfigError, InputError
 from .jsonl import check_unique_ids, iter_table_rows
 from .records import PairItem, RowError, SingleItem, Verdict, normalize_winner
+from .tables import RECORD_FIELDS
 from .templates import winner_from_scores
 from .templates.parsers import parse_pandalm
 
@@ -213,6 +216,24 @@ def convert_records(source_format: str, path: str) -> list[Record]:
 
 
 WHOLE_TABLE_FORMATS = ("table", "preference")  # read through judge.tables, with the columns named by flags
+
+
+@dataclass
+class ConvertConfig:
+    """`judgeforge data convert`'s settings (the CLI's flags are generated from these fields)."""
+
+    source_format: str = option(flag="--from", choices=[*IMPORTERS, *WHOLE_TABLE_FORMATS], help="the source format")
+    input: str = option(positional=True, metavar="IN", help="source file (JSON array or JSONL; table/preference also "
+                                                            "CSV, TSV, Parquet or hf:NAME[:SPLIT])")
+    out: str = option(help="output JSONL")
+    field: list[str] | None = option(None, action="append", metavar="FIELD=COLUMN", help=(
+        f"table/preference: the column of a record field (repeatable; table fields: {', '.join(RECORD_FIELDS)}; "
+        "preference: question, chosen, rejected, id, category); a field not named is read from a column of its own name"))
+    label: list[str] | None = option(None, action="append", metavar="VALUE=WINNER", help=(
+        "table: map a gold code of the winner column to 1, 2 or tie (repeatable, e.g. --label 0=1 --label 1=2 "
+        "--label 2=tie); without it only 1, 2 and tie are accepted"))
+    seed: int | None = option(None, help="preference: seed of the draw that puts the chosen answer first or second "
+                                         "(default 0; ids do not depend on it)")
 
 
 def convert(source_format: str, path: str, out: str, *, fields: dict[str, str] | None = None,

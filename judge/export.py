@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
+from .configfile import option
 from .errors import ConfigError, InputError
 from .jsonl import iter_json_rows, read_items, write_jsonl
 from .records import PairItem, RowError, Verdict, from_row
@@ -127,6 +129,19 @@ def preference_rows(path: str, *, items: str | None = None, fmt: str = "conversa
                          "chosen": [{"role": "assistant", "content": chosen}],
                          "rejected": [{"role": "assistant", "content": rejected}]})
     return rows, left_out
+
+
+@dataclass
+class ExportConfig:
+    """`judgeforge data export`'s settings (the CLI's flags are generated from these fields)."""
+
+    to: str = option(choices=["preference"], help="the target format")
+    input: str = option(help="train.jsonl/val.jsonl (filter), verdicts.jsonl (distill), predictions (score), or items")
+    out: str = option(help="output JSONL")
+    items: str | None = option(None, help="the items the verdicts judged (default: items.jsonl beside --input, or "
+                                          "the one filter's manifest.json names)")
+    format: str = option("conversational", choices=FORMATS, help=(
+        "conversational: chat messages, so the trainer applies the chat template; standard: plain strings"))
 
 
 def export_preference(path: str, out: str, *, items: str | None = None, fmt: str = "conversational") -> dict:

@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from .configfile import option
 from .distill import REWRITE_VARIANT
 from .errors import ConfigError, InputError
 from .jsonl import iter_json_rows, read_items, read_json, write_json, write_jsonl
@@ -41,14 +42,18 @@ OUTPUTS = ("train.jsonl", "val.jsonl", "dropped.jsonl", "filter_stats.json", "ma
 
 @dataclass
 class FilterConfig:
-    verdicts: str  # DIR/verdicts.jsonl from distill
-    out: str  # output folder (not the distill folder: both write manifest.json)
-    val_fraction: float = 0.1  # share of questions held out for validation
-    max_spread: float | None = None  # pointwise with samples: drop items whose scores spread more
-    export: str | None = None  # "openai": also write {"messages": [...]} files for hosted fine-tuning
-    seed: int = 0
-    items: str | None = None  # default: items.jsonl beside the verdicts (written by distill)
-    swap: bool | None = None  # pairwise: were both orders judged on purpose? None: as distill's manifest.json says
+    verdicts: str = option(help="DIR/verdicts.jsonl from distill (items.jsonl is read beside it)")
+    out: str = option(help="output folder (not the distill folder: both write manifest.json)")
+    val_fraction: float = option(0.1, help="share of questions held out")
+    max_spread: float | None = option(None, help="pointwise with --samples: drop items whose scores spread more")
+    export: str | None = option(None, choices=EXPORTS, help="also write train_openai.jsonl/val_openai.jsonl "
+                                                            "({\"messages\": [...]}) for hosted fine-tuning")
+    seed: int = option(0, help="seed of the train/val split")
+    items: str | None = option(None, help="the judged items (default: items.jsonl beside --verdicts)")
+    swap: bool | None = option(None, help=(
+        "pairwise: whether every item was meant to be judged in both orders (an item judged in one is then dropped "
+        "as 'one order only'); default: what distill's manifest.json beside the verdicts says; needed for "
+        "one-order verdicts from elsewhere (--no-swap)"))
 
     def __post_init__(self):
         if not 0 <= self.val_fraction < 1:

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from .adapters import find_adapter_info, write_adapter_info
+from .configfile import option
 from .errors import ConfigError
 from .outdir import staged_dir
 
@@ -73,6 +74,17 @@ def load_judge(base: str | os.PathLike, adapter: str | os.PathLike | None = None
         if (Path(adapter) / "tokenizer_config.json").exists():
             tokenizer_source = adapter
     return model, load_tokenizer(tokenizer_source)
+
+
+@dataclasses.dataclass
+class MergeConfig:
+    """`judgeforge merge`'s settings (the CLI's flags are generated from these fields)."""
+
+    base: str = option(help="base model folder")
+    adapter: str = option(help="adapter folder written by `judgeforge train`")
+    out: str = option(help="output folder")
+    dtype: str = option("float32", choices=DTYPES[1:],
+                        help="merge and save in this dtype (float32: exact; bfloat16: half the size)")
 
 
 def merge(base: str, adapter: str, out: str, *, dtype: str = "float32") -> Path:

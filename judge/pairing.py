@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
+from .configfile import option
 from .errors import ConfigError, InputError
 from .jsonl import read_items
 from .records import PairItem, SingleItem
@@ -55,6 +57,16 @@ def _pair(question: str, a: SingleItem, b: SingleItem, model_a: str, model_b: st
                     reference=first("reference"), context=first("context"), rubric=first("rubric"),
                     model1=model_a, model2=model_b, category=first("category"), winner=winner,
                     meta={"answer_ids": [a.id, b.id]})
+
+
+@dataclass
+class PairConfig:
+    """`judgeforge data pair`'s settings (the CLI's flags are generated from these fields)."""
+
+    answers: list[str] = option(nargs="+", metavar="ANSWERS", help="SingleItem JSONL files")
+    out: str = option(help="output PairItem JSONL")
+    per_question: int | None = option(None, help="at most K pairs per question (default: every pair of models)")
+    seed: int = option(0, help="seed for the cap and the positions")
 
 
 def pair_answers(paths: list[str], *, per_question: int | None = None, seed: int = 0) -> list[PairItem]:

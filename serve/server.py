@@ -11,13 +11,13 @@ import logging
 import os
 import signal
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from judge.errors import ConfigError
 
+from .config import ServeConfig
 from .engine import EngineConfig, EngineProcess
 from .errors import EngineExited
 from .judges import Judge, build_judges, default_templates
@@ -26,44 +26,6 @@ from .upstream import Upstream, api_url
 
 log = logging.getLogger("judgeforge.serve")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass
-class ServeConfig:
-    base: str | None = None  # model folder or hub id; optional with `upstream` (then: the served model to use)
-    adapters: dict[str, str] = field(default_factory=dict)  # LoRA name -> adapter folder
-    merged: bool = False  # serve the one adapter merged into the base, as a plain model
-    template: str | None = None  # for a plain model: replaces the default template of its mode
-    upstream: str | None = None  # front this OpenAI-compatible server instead of starting vLLM
-    upstream_api_key: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    api_key: str | None = None
-    tensor_parallel_size: int | None = None
-    max_model_len: int | None = None
-    gpu_memory_utilization: float | None = None
-    vllm_args: list[str] = field(default_factory=list)
-    timeout: float = 600.0
-    max_batch: int = 64
-    max_tokens: int = 512
-    startup_timeout: float = 900.0
-    engine_log: str | None = None
-    max_body_mb: float = 16.0  # request body limit (413 above)
-    max_in_flight: int = 256  # POST requests worked on at once (503 + Retry-After above)
-
-    def __post_init__(self):
-        if not self.base and not self.upstream:
-            raise ConfigError("--base is required unless --upstream names a running server")
-        if self.merged and (len(self.adapters) != 1 or self.upstream):
-            raise ConfigError("--merged serves exactly one --adapter merged into --base; it starts its own engine "
-                              "(drop --upstream)")
-        if self.upstream and (self.vllm_args or self.tensor_parallel_size or self.gpu_memory_utilization):
-            raise ConfigError("--vllm-arg, --tensor-parallel-size and --gpu-memory-utilization configure the engine "
-                              "judgeforge starts; with --upstream there is none")
-        if self.max_batch < 1 or self.timeout <= 0:
-            raise ConfigError("--max-batch must be at least 1 and --timeout positive")
-        if self.max_in_flight < 1 or self.max_body_mb <= 0:
-            raise ConfigError("--max-in-flight must be at least 1 and --max-body-mb positive")
 
 
 def upstream_api_key(given: str | None, api_key: str | None, environ=os.environ) -> str | None:

@@ -19,6 +19,18 @@ FLAGS = {
         "--tensor-parallel-size", "--max-model-len", "--limit", "--fresh", "--engine-arg", "--ray-replicas",
         "--ray-address", "--cascade", "--teacher-model", "--teacher-base-url", "--teacher-template",
         "--teacher-concurrency", "--prices"},
+    ("filter",): {"--verdicts", "--out", "--val-fraction", "--max-spread", "--export", "--seed", "--items", "--swap",
+                  "--no-swap"},
+    ("calibrate",): {"--pred", "--gold", "--gold-format", "--target-agreement", "--risk", "--out", "--no-plot"},
+    ("data", "convert"): {"--from", "--out", "--field", "--label", "--seed"},
+    ("data", "pair"): {"--answers", "--out", "--per-question", "--seed"},
+    ("data", "export"): {"--to", "--input", "--items", "--format", "--out"},
+    ("merge",): {"--base", "--adapter", "--out", "--dtype"},
+    ("serve",): {
+        "--base", "--adapter", "--merged", "--template", "--upstream", "--upstream-api-key", "--host", "--port",
+        "--api-key", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--vllm-arg",
+        "--timeout", "--max-batch", "--max-tokens", "--max-body-mb", "--max-in-flight", "--startup-timeout",
+        "--engine-log"},
 }
 FLAGS = {verb: flags | {"-h", "--help", "--config"} for verb, flags in FLAGS.items()}
 
@@ -101,13 +113,34 @@ def test_a_missing_required_setting_names_the_flag_and_the_yaml_key(tmp_path, ca
     assert f"missing --model (or `model:` in {path})" in capsys.readouterr().err
 
 
-def test_every_config_field_has_help_and_choices_are_kept():
+def config_classes():
+    from judge.calibrate import CalibrateConfig
     from judge.cascade import CascadeConfig
+    from judge.convert import ConvertConfig
+    from judge.export import ExportConfig
+    from judge.filter import FilterConfig
+    from judge.models import MergeConfig
+    from judge.pairing import PairConfig
     from judge.score import ScoreConfig
+    from serve.config import ServeConfig
 
-    for cls in (ScoreConfig, CascadeConfig):
-        assert all(f.metadata.get("help") for f in dataclasses.fields(cls)), cls
-    assert subparser(("score",))._option_string_actions["--backend"].choices == ["vllm", "hf", "openai"]
+    return [ScoreConfig, CascadeConfig, FilterConfig, CalibrateConfig, ConvertConfig, PairConfig, ExportConfig,
+            MergeConfig, ServeConfig]
+
+
+@pytest.mark.parametrize("cls", config_classes(), ids=lambda cls: cls.__name__)
+def test_every_config_field_has_help(cls):
+    assert all(f.metadata.get("help") for f in dataclasses.fields(cls)), cls
+
+
+@pytest.mark.parametrize("verb,flag,default", [
+    (("score",), "--backend", None), (("score",), "--mode", "full"), (("filter",), "--export", None),
+    (("data", "export"), "--format", "conversational"), (("merge",), "--dtype", "float32"),
+    (("calibrate",), "--gold-format", "jsonl"),
+])
+def test_choices_are_the_fields_and_the_default_is_among_them(verb, flag, default):
+    choices = subparser(verb)._option_string_actions[flag].choices
+    assert choices and (default is None or default in choices)
 
 
 # ---- one --config run per converted verb ------------------------------------------------------
@@ -123,3 +156,90 @@ def test_score_runs_from_a_config_file(tmp_path, capsys):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 6 and {r["order"] for r in rows} == {"ab", "ba"}  # swap came from the YAML
     assert f"wrote 6 verdicts to {out}" in capsys.readouterr().out
+
+
+def test_filter_runs_from_a_config_file(tmp_path, capsys):
+    from judge.jsonl import write_jsonl
+    from judge.records import PairItem, Verdict
+    from judge.templates import get_template
+
+    judgelm = get_template("judgelm")
+    items = [PairItem(id=f"p{i}", question=f"Q{i}", answer1="a", answer2="b") for i in range(4)]
+    verdicts = [Verdict(id=item.id, order=order, winner="1", raw=raw, parse_ok=True, judge="t", template=judgelm.key,
+                        template_hash=judgelm.text_hash) for item in items for order, raw in (("ab", "8 3\nok"),
+                                                                                            ("ba", "3 8\nok"))]
+    write_jsonl(tmp_path / "items.jsonl", items)
+    write_jsonl(tmp_path / "verdicts.jsonl", verdicts)
+    path = write_yaml(tmp_path, f"verdicts: {tmp_path / 'verdicts.jsonl'}\nout: {tmp_path / 'data'}\nval_fraction: 0.5\n"
+                                f"seed: 3\nswap: true\n")
+    assert main(["filter", "--config", path, "--val-fraction", "0.25"]) == 0
+    stats = json.loads((tmp_path / "data" / "filter_stats.json").read_text())
+    assert stats["kept_items"] == 4 and stats["questions"] == {"train": 3, "val": 1}  # the flag's 0.25, not 0.5
+
+
+def test_calibrate_runs_from_a_config_file(tmp_path):
+    from judge.jsonl import write_jsonl
+    from judge.records import PairItem, Verdict
+    from judge.templates import get_template
+
+    pandalm = get_template("pandalm")
+    write_jsonl(tmp_path / "gold.jsonl", [PairItem(id=f"q{i}", question="?", answer1="a", answer2="b", winner="1")
+                                          for i in range(40)])
+    write_jsonl(tmp_path / "pred.jsonl", [
+        Verdict(id=f"q{i}", order=order, winner="1", raw="1", parse_ok=True, judge="local", template=pandalm.key,
+                template_hash=pandalm.text_hash, logprobs={"probs": {"1": 0.98, "2": 0.02}})
+        for i in range(40) for order in ("ab", "ba")])
+    path = write_yaml(tmp_path, f"pred: {tmp_path / 'pred.jsonl'}\ngold: {tmp_path / 'gold.jsonl'}\n"
+                                f"target_agreement: 0.9\nrisk: 0.2\nno_plot: true\n")
+    assert main(["calibrate", "--config", path, "--out", str(tmp_path / "cascade.json")]) == 0
+    cascade = json.loads((tmp_path / "cascade.json").read_text())
+    assert (cascade["target_agreement"], cascade["risk"], cascade["met"]) == (0.9, 0.2, True)
+    assert not (tmp_path / "cascade.png").exists()
+
+
+def test_data_verbs_run_from_a_config_file(tmp_path):
+    source = tmp_path / "judgelm.jsonl"
+    source.write_text("".join(json.dumps({"question_id": i, "question_body": "q", "answer1_body": "a",
+                                          "answer2_body": "b", "score": [8, 3]}) + "\n" for i in range(3)))
+    convert = write_yaml(tmp_path, f"source_format: judgelm\ninput: {source}\nout: {tmp_path / 'items.jsonl'}\n")
+    assert main(["data", "convert", "--config", convert]) == 0
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 3 and {i["winner"] for i in items} == {"1"}
+    export = tmp_path / "export.yaml"
+    export.write_text(f"to: preference\ninput: {tmp_path / 'items.jsonl'}\nformat: standard\n")
+    assert main(["data", "export", "--config", str(export), "--out", str(tmp_path / "pref.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "pref.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(isinstance(r["prompt"], str) for r in rows)  # standard: plain strings
+    for name in ("m1", "m2"):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps({"id": "1", "question": "q", "answer": name,
+                                                            "model": name}) + "\n")
+    pair = tmp_path / "pair.yaml"
+    pair.write_text(f"answers: [{tmp_path / 'm1.jsonl'}, {tmp_path / 'm2.jsonl'}]\nout: {tmp_path / 'pairs.jsonl'}\n")
+    assert main(["data", "pair", "--config", str(pair)]) == 0
+    assert len((tmp_path / "pairs.jsonl").read_text().splitlines()) == 1
+
+
+def test_merge_settings_come_from_a_config_file(tmp_path):
+    from judge.models import MergeConfig
+
+    path = write_yaml(tmp_path, "base: b\nadapter: a\nout: o\ndtype: bfloat16\n")
+    config = config_from(MergeConfig, build_parser().parse_args(["merge", "--config", path, "--out", "o2"]))
+    assert config == MergeConfig(base="b", adapter="a", out="o2", dtype="bfloat16")
+
+
+def test_serve_checks_adapters_from_a_config_file_as_it_does_flags(tmp_path, capsys):
+    path = write_yaml(tmp_path, f"base: m\nadapters: {{judge: {tmp_path / 'nowhere'}}}\n")
+    assert main(["serve", "--config", path]) == 2
+    assert "is not a PEFT adapter folder" in capsys.readouterr().err
+    path = write_yaml(tmp_path, "base: m\nupstream: http://127.0.0.1:9/v1\nvllm_args: [--enforce-eager]\n")
+    assert main(["serve", "--config", path]) == 2
+    assert "with --upstream there is none" in capsys.readouterr().err
+
+
+def test_serve_settings_merge_yaml_and_flags(tmp_path):
+    from judge.cli.serve import serve_config
+
+    path = write_yaml(tmp_path, "base: m\nport: 9001\nmax_batch: 8\nvllm_args: [--enforce-eager]\n")
+    args = build_parser().parse_args(["serve", "--config", path, "--max-batch", "16", "--vllm-arg", "--max-num-seqs 4"])
+    config = serve_config(args)
+    assert (config.base, config.port, config.max_batch, config.vllm_args) == ("m", 9001, 16, ["--max-num-seqs", "4"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from .options import add_config_arguments, config_from
+
 
 def cmd_calibrate(args) -> int:
-    from ..calibrate import calibrate
+    from ..calibrate import CalibrateConfig, calibrate
 
-    cascade = calibrate(args.pred, args.gold, target=args.target_agreement, risk=args.risk, out=args.out,
-                        gold_format=args.gold_format, plot=not args.no_plot)
-    print_summary(cascade, args.out)
+    config = config_from(CalibrateConfig, args)
+    cascade = calibrate(config.pred, config.gold, target=config.target_agreement, risk=config.risk, out=config.out,
+                        gold_format=config.gold_format, plot=not config.no_plot)
+    print_summary(cascade, config.out)
     return 0
 
 
@@ -29,7 +32,7 @@ def score_with_cascade(config, args) -> int:
     """`score` with CascadeConfig's settings given (flags or --config): `config` is the local judge's."""
     from ..cascade import CascadeConfig, run_cascade
     from ..errors import ConfigError
-    from .options import config_from, config_values
+    from .options import config_values
 
     given = config_values(CascadeConfig, args)
     if not given.get("cascade") or not given.get("teacher_model"):
@@ -65,7 +68,7 @@ def print_escalation(judges: dict[str, dict]) -> None:
 
 
 def register(verbs) -> None:
-    from ..evaluate import FORMATS
+    from ..calibrate import CalibrateConfig
 
     p = verbs.add_parser("calibrate", help="choose the confidence threshold for a local judge + teacher cascade",
                          description="From a local judge's logprob predictions on a labelled calibration set, pick "
@@ -73,13 +76,5 @@ def register(verbs) -> None:
                                      "at least --target-agreement with probability at least 1 - --risk (exact "
                                      "binomial bound, fixed-sequence testing from high to low thresholds), and "
                                      "write it to cascade.json for `score --cascade`, with a coverage/agreement plot.")
-    p.add_argument("--pred", required=True, help="the local judge's predictions (score --mode logprob)")
-    p.add_argument("--gold", required=True,
-                   help="gold labels: items with winner/score, {id, winner|score} rows, or the teacher's verdicts")
-    p.add_argument("--gold-format", default="jsonl", choices=FORMATS, help="read --gold through an importer")
-    p.add_argument("--target-agreement", type=float, required=True, help="agreement to guarantee, e.g. 0.9")
-    p.add_argument("--risk", type=float, default=0.1,
-                   help="allowed probability that the guarantee fails (default 0.1)")
-    p.add_argument("--out", required=True, help="cascade JSON to write (the plot goes beside it as .png)")
-    p.add_argument("--no-plot", action="store_true", help="write no plot")
+    add_config_arguments(p, CalibrateConfig)
     p.set_defaults(func=cmd_calibrate)

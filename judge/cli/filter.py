@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from .options import add_config_arguments, config_from
 
 
 def print_summary(stats: dict, out: str) -> None:
@@ -31,28 +31,18 @@ def print_summary(stats: dict, out: str) -> None:
 def cmd_filter(args) -> int:
     from ..filter import FilterConfig, filter_verdicts
 
-    config = FilterConfig(verdicts=args.verdicts, out=args.out, val_fraction=args.val_fraction,
-                          max_spread=args.max_spread, export=args.export, seed=args.seed, items=args.items,
-                          swap=args.swap)
-    print_summary(filter_verdicts(config), args.out)
+    config = config_from(FilterConfig, args)
+    print_summary(filter_verdicts(config), config.out)
     return 0
 
 
 def register(verbs) -> None:
+    from ..filter import FilterConfig
+
     p = verbs.add_parser("filter", help="keep swap-consistent teacher verdicts, split train/val by question",
                          description="Drop verdicts that flip when the answers are swapped or do not parse "
                                      "(dropped.jsonl says why), report the teacher's consistency and position "
                                      "bias, and write chat-format training rows split by question: OUT/train.jsonl, "
                                      "OUT/val.jsonl, OUT/dropped.jsonl, OUT/filter_stats.json.")
-    p.add_argument("--verdicts", required=True, help="DIR/verdicts.jsonl from distill (items.jsonl is read beside it)")
-    p.add_argument("--out", required=True, help="output folder (not the distill folder)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="share of questions held out (default 0.1)")
-    p.add_argument("--max-spread", type=float, help="pointwise with --samples: drop items whose scores spread more")
-    p.add_argument("--export", choices=["openai"], help="also write train_openai.jsonl/val_openai.jsonl ({\"messages\": [...]})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/val split (default 0)")
-    p.add_argument("--items", help="the judged items (default: items.jsonl beside --verdicts)")
-    p.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
-                   help="pairwise: whether every item was meant to be judged in both orders (an item judged in one "
-                        "is then dropped as 'one order only'); default: what distill's manifest.json beside the "
-                        "verdicts says; needed for one-order verdicts from elsewhere (--no-swap)")
+    add_config_arguments(p, FilterConfig)
     p.set_defaults(func=cmd_filter)

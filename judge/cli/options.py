@@ -107,7 +107,8 @@ def _add_flag(parser, f: dataclasses.Field, hint, *, mark_required: bool) -> Non
     if base is bool:
         kwargs.setdefault("action", "store_true" if default is False else argparse.BooleanOptionalAction)
     elif base is list:
-        kwargs.setdefault("nargs", "+")
+        if "action" not in kwargs:  # an "append" flag is repeated instead
+            kwargs.setdefault("nargs", "+")
         kwargs["type"] = (typing.get_args(arms[0]) or (str,))[0]
     elif base in (int, float, str):
         kwargs["type"] = base

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .options import add_config_arguments, config_from
+
 
 def cmd_train(args) -> int:
     from train.config import load_config
@@ -15,14 +17,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from judge.models import merge
+    from judge.models import MergeConfig, merge
 
-    out = merge(args.base, args.adapter, args.out, dtype=args.dtype)
+    config = config_from(MergeConfig, args)
+    out = merge(config.base, config.adapter, config.out, dtype=config.dtype)
     print(f"merged model: {out}")
     return 0
 
 
 def register(verbs) -> None:
+    from judge.models import MergeConfig
+
     tr = verbs.add_parser("train", help="LoRA/QLoRA-finetune a judge from a YAML config",
                           description="Fine-tune a judge on train.jsonl/val.jsonl from `judgeforge filter`. "
                                       "Resumes from the last complete checkpoint in output_dir when the config and "
@@ -38,9 +43,5 @@ def register(verbs) -> None:
     mg = verbs.add_parser("merge", help="merge a LoRA adapter into its base model",
                           description="Write a plain model folder (weights + tokenizer + judgeforge.json) that "
                                       "vLLM serves without runtime LoRA.")
-    mg.add_argument("--base", required=True, help="base model folder")
-    mg.add_argument("--adapter", required=True, help="adapter folder written by `judgeforge train`")
-    mg.add_argument("--out", required=True, help="output folder")
-    mg.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                    help="merge and save in this dtype (float32: exact; bfloat16: half the size)")
+    add_config_arguments(mg, MergeConfig)
     mg.set_defaults(func=cmd_merge)
