@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -58,11 +61,12 @@ def discover(url: str, api_key: str | None) -> list[dict]:
 
 
 def length_check_tokenizer(source: str | None):
-    """The judge's tokenizer for the length check; without one, too-long inputs reach the engine."""
-    from judge.models import load_tokenizer
+    """The judge's tokenizer for the length check, read from its files without transformers' model
+    stack (so this process never imports torch); without one, too-long inputs reach the engine."""
+    from judge.backends.tokenizer_files import load_tokenizer_files
 
     try:
-        return load_tokenizer(source) if source else None
+        return load_tokenizer_files(source) if source else None
     except ConfigError as e:
         log.warning("inputs are not length-checked before the engine: %s", e)
         return None
@@ -129,11 +133,10 @@ def serve(config: ServeConfig) -> None:
 
 def merged_model(base: str, adapter: str) -> Path:
     """The adapter merged into the base (`judgeforge merge`, in the base's own dtype), made once and
-    cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights."""
-    from transformers import AutoConfig
-
+    cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights.
+    The merge runs in a child process: torch is loaded there and freed with it, never in the judge API."""
     from judge.manifest import file_sha256
-    from judge.models import MERGE_DTYPES, merge
+    from judge.models import MERGE_DTYPES
 
     weights = next(Path(adapter).glob("adapter_model.*"), None)
     if weights is None:
@@ -143,9 +146,30 @@ def merged_model(base: str, adapter: str) -> Path:
         f"{Path(adapter).name}-{key.hexdigest()[:12]}"
     if (out / "config.json").exists():
         return out
-    dtype = str(AutoConfig.from_pretrained(base).dtype).removeprefix("torch.")
+    dtype = saved_dtype(base)
+    partial = out.with_name(out.name + f".partial-{os.getpid()}")
     log.info("merging %s into %s -> %s", adapter, base, out)
-    partial = merge(base, adapter, str(out.with_name(out.name + f".partial-{os.getpid()}")),
-                    dtype=dtype if dtype in MERGE_DTYPES else "float32")
+    done = subprocess.run([sys.executable, "-m", "judge.cli", "merge", "--base", base, "--adapter", adapter,
+                           "--out", str(partial), "--dtype", dtype if dtype in MERGE_DTYPES else "float32"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise ConfigError(f"merging {adapter} into {base} failed (exit {done.returncode}): "
+                          f"{done.stderr.strip()[-2000:]}")
     partial.rename(out)  # a finished folder or none: an interrupted merge is redone, never half-used
     return out
+
+
+def saved_dtype(base: str) -> str | None:
+    """The dtype the base's checkpoint was saved in, from its config.json ("dtype"; "torch_dtype"
+    before transformers 5)."""
+    if Path(base).is_dir():
+        path = Path(base) / "config.json"
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = Path(hf_hub_download(base, "config.json"))
+        except Exception as e:  # huggingface_hub raises several kinds (offline, not found, network)
+            raise ConfigError(f"cannot read the config of {base}: {e}") from None
+    config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return config.get("dtype") or config.get("torch_dtype")

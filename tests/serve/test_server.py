@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fake_engine import judge_adapter
 
-from judge.client import JudgeClient
+from judge.client import JudgeAPIError, JudgeClient
 from judge.errors import ConfigError
 from judge.testing.fake_openai import FakeOpenAI
 from serve.engine import ChildServer, free_port
@@ -74,3 +74,25 @@ def test_upstream_mode_fronts_a_running_server(tmp_path):
                 verdict = judge.pairwise("q", "a", "b", template="judgelm")  # the fake replies JudgeLM-style
                 assert verdict["parse_ok"] and verdict["judge"] == "teacher" and verdict["winner"] in ("1", "2", "tie")
         assert upstream.stats()["ok"] == 1
+
+
+def test_the_judge_api_never_imports_torch(tmp_path, smollm2_path):
+    """`judgeforge serve --upstream` started as a user starts it, with the length check on (SmolLM2's
+    tokenizer): it judges, refuses a prompt too long for the context, and in all that no module of
+    torch is imported into its process (`python -X importtime` logs every import it makes)."""
+    model = str(smollm2_path)
+    with FakeOpenAI(models=(model,)) as upstream:
+        port = free_port()
+        command = [sys.executable, "-X", "importtime", "-m", "judge.cli", "serve", "--upstream", upstream.base_url,
+                   "--base", model, "--max-model-len", "2048", "--port", str(port)]
+        log = tmp_path / "log"
+        with ChildServer(command, f"http://127.0.0.1:{port}/health", log_path=log, startup_timeout=60):
+            with JudgeClient(f"http://127.0.0.1:{port}") as judge:
+                assert judge.pairwise("q", "a", "b", template="judgelm")["parse_ok"]
+                with pytest.raises(JudgeAPIError) as refused:
+                    judge.pairwise("q", "word " * 3000, "b", template="judgelm")
+        assert refused.value.status == 413 and "context is 2048" in refused.value.message
+        assert upstream.stats()["ok"] == 1
+    imported = [line.rsplit("|", 1)[-1].strip() for line in log.read_text().splitlines() if line.startswith("import time:")]
+    assert "judge.backends.tokenizer_files" in imported and "tokenizers" in imported  # the log holds the imports
+    assert [m for m in imported if m.split(".")[0] == "torch"] == []
