@@ -31,10 +31,13 @@ def test_help_for_every_verb(verb, capsys):
     assert "usage: judgeforge " + " ".join(verb) in capsys.readouterr().out
 
 
-def test_bad_usage_exits_2():
+def test_bad_usage_exits_2(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["eval", "--gold", "x.jsonl"])
+        main(["eval", "--gold", "x.jsonl", "--no-such-flag"])
     assert e.value.code == 2
+    # a required setting may come from a flag or from --config, so its absence is found after parsing
+    assert main(["score", "--input", "x.jsonl"]) == 2
+    assert "missing --out (or `out:` in a --config FILE.yaml)" in capsys.readouterr().err
 
 
 def test_bad_items_file_exits_2_naming_file_and_line(tmp_path, capsys):
