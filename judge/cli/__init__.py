@@ -1,6 +1,7 @@
 """`judgeforge`: a thin command line over the Python API. Each verb (one module of this package)
-exposes `register(verbs)`, which adds its subparser(s) and binds a handler that parses the flags
-and calls one function a user can import. This package is the only part of `judge` that imports
+exposes `register(verbs)`, which adds its subparser(s), their flags generated from the stage's
+config dataclass (`options.add_config_arguments`, with `--config FILE.yaml`), and binds a handler
+that builds the config (`options.config_from`) and calls one function a user can import. This package is the only part of `judge` that imports
 `train` and `serve`, and only inside the handlers: heavy libraries (torch, transformers, vllm) load
 only in the verbs that need them, so `judgeforge --help`, `data convert` and `eval` start instantly.
 
