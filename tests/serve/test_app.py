@@ -160,19 +160,24 @@ def test_unknown_route_and_method_use_the_envelope(api):
 
 @pytest.fixture(scope="module")
 def tokenizer(smollm2_path):
+    """The length check's tokenizer, as `judgeforge serve` loads it (from the files, without torch)."""
+    from judge.backends.tokenizer_files import load_tokenizer_files
+
+    return load_tokenizer_files(smollm2_path)
+
+
+def test_too_long_input_is_413_before_the_engine(engine, tokenizer, smollm2_path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(smollm2_path)
-
-
-def test_too_long_input_is_413_before_the_engine(engine, tokenizer):
     with make_client(engine, tokenizer=tokenizer, limits=Limits(max_model_len=512)) as client:
         long = {**PAIR, "answer1": "word " * 600}
         assert "512" in assert_error(client.post("/v1/judge/pairwise", json=long, headers=AUTH), 413)["message"]
         assert engine.bodies == []
-        # a prompt that fits gets its free-text budget cut to the room left in the context
+        # a prompt that fits gets its free-text budget cut to the room left in the context, counted
+        # as transformers' tokenizer counts it
         client.post("/v1/judge/pairwise", json={**PAIR, "answer1": "word " * 100}, headers=AUTH)
-        size = len(tokenizer.apply_chat_template(engine.bodies[-1]["messages"], add_generation_prompt=True)["input_ids"])
+        reference = AutoTokenizer.from_pretrained(smollm2_path)
+        size = len(reference.apply_chat_template(engine.bodies[-1]["messages"], add_generation_prompt=True)["input_ids"])
         assert engine.bodies[-1]["max_tokens"] == 512 - size
 
 

@@ -1,6 +1,7 @@
 """`judgeforge serve` as a whole: what it starts for a configuration (adapters, templates, merged),
-and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one)."""
+and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one), without torch."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from judge.client import JudgeAPIError, JudgeClient
 from judge.errors import ConfigError
 from judge.testing.fake_openai import FakeOpenAI
 from serve.engine import ChildServer, free_port
-from serve.server import ServeConfig, plan_engine
+from serve.server import ServeConfig, plan_engine, saved_dtype
 
 
 def test_plan_names_judges_and_templates(tmp_path):
@@ -96,3 +97,11 @@ def test_the_judge_api_never_imports_torch(tmp_path, smollm2_path):
     imported = [line.rsplit("|", 1)[-1].strip() for line in log.read_text().splitlines() if line.startswith("import time:")]
     assert "judge.backends.tokenizer_files" in imported and "tokenizers" in imported  # the log holds the imports
     assert [m for m in imported if m.split(".")[0] == "torch"] == []
+
+
+@pytest.mark.parametrize("config,dtype", [({"dtype": "bfloat16"}, "bfloat16"), ({"torch_dtype": "float16"}, "float16"),
+                                          ({}, None)])
+def test_the_base_dtype_is_read_from_config_json(tmp_path, config, dtype):
+    """--merged merges in the dtype the base was saved in ("torch_dtype" before transformers 5)."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert saved_dtype(str(tmp_path)) == dtype
