@@ -219,12 +219,21 @@ def test_data_verbs_run_from_a_config_file(tmp_path):
     assert len((tmp_path / "pairs.jsonl").read_text().splitlines()) == 1
 
 
-def test_merge_settings_come_from_a_config_file(tmp_path):
-    from judge.models import MergeConfig
+def test_merge_runs_from_a_config_file(tiny_llama_path, tmp_path, capsys):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
 
-    path = write_yaml(tmp_path, "base: b\nadapter: a\nout: o\ndtype: bfloat16\n")
-    config = config_from(MergeConfig, build_parser().parse_args(["merge", "--config", path, "--out", "o2"]))
-    assert config == MergeConfig(base="b", adapter="a", out="o2", dtype="bfloat16")
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_path),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "adapter")
+    path = write_yaml(tmp_path, f"base: {tiny_llama_path}\nadapter: {tmp_path / 'adapter'}\nout: {tmp_path / 'x'}\n"
+                                "dtype: bfloat16\n")
+    assert main(["merge", "--config", path, "--out", str(tmp_path / "merged")]) == 0  # the flag's --out
+    assert f"merged model: {tmp_path / 'merged'}" in capsys.readouterr().out and not (tmp_path / "x").exists()
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    assert next(merged.parameters()).dtype == torch.bfloat16  # the YAML's dtype
 
 
 def test_serve_checks_adapters_from_a_config_file_as_it_does_flags(tmp_path, capsys):
