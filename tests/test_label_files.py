@@ -1,0 +1,43 @@
+"""Reading eval's label files (judge.label_files): numbered rows from JSONL or an importer's format,
+a bad row or an empty file refused at its place, a duplicate at its second line."""
+
+import pytest
+
+from datafiles import shared_file
+from judge.errors import InputError
+from judge.label_files import describe_verdict_key, numbered_rows, refuse_duplicates
+from judge.records import PairItem, RowError
+
+
+def _row(row):
+    if "id" not in row:
+        raise RowError("missing field 'id'", "id")
+    return row["id"]
+
+
+def test_jsonl_rows_are_numbered_by_line_and_a_bad_row_names_its_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": "a"}\n\n{"id": "b"}\n')
+    assert numbered_rows(str(path), "jsonl", _row) == [(1, "a"), (3, "b")]
+    path.write_text('{"id": "a"}\n{"name": "b"}\n')
+    with pytest.raises(InputError) as e:
+        numbered_rows(str(path), "jsonl", _row)
+    assert (e.value.path, e.value.line) == (str(path), 2) and "'id'" in e.value.reason
+
+
+def test_an_importer_s_rows_are_numbered_by_row():
+    rows = numbered_rows(str(shared_file("pandalm", "testset-v1.json")), "pandalm", _row)
+    assert [line for line, _ in rows] == list(range(1, 1000)) and isinstance(rows[0][1], PairItem)
+
+
+def test_an_empty_file_is_refused(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(InputError, match="the file is empty"):
+        numbered_rows(str(tmp_path / "empty.jsonl"), "jsonl", _row)
+
+
+def test_a_duplicate_is_refused_at_its_second_line():
+    keyed = [(("x", "ab", 0), 1), (("x", "ab", 1), 2), (("x", "ab", 1), 5)]
+    with pytest.raises(InputError) as e:
+        refuse_duplicates(keyed, "pred.jsonl", describe_verdict_key)
+    assert str(e.value) == "pred.jsonl:5: duplicate verdict for id 'x', order ab, sample 1 (first on line 2)"
