@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .backends.cached import reply_record, stored_request
+from .backends.openai import read_completion, request_body
 from .errors import ConfigError, TeacherError
-from .pricing import PriceTable, estimate_tokens
+from .pricing import PriceTable
 
 if TYPE_CHECKING:
-    from .distill import Call, Plan
+    from .distill.plan import Call, Plan
 
 ENDPOINT = "/v1/chat/completions"
 FINAL = ("completed", "failed", "expired", "cancelled")
@@ -147,11 +149,6 @@ class BatchLedger:
         self._db.close()
 
 
-def request_body(plan: Plan, call: Call) -> dict:
-    """The chat completion request a call makes, live or in a batch line."""
-    return {"model": plan.model, "messages": call.messages, **plan.config.teacher.sampling(call.sample)}
-
-
 def split_lines(lines: list[bytes], max_requests: int, max_bytes: int) -> list[list[int]]:
     """Indices of `lines` grouped into input files of at most `max_requests` lines and `max_bytes`.
 
@@ -174,7 +171,7 @@ def split_lines(lines: list[bytes], max_requests: int, max_bytes: int) -> list[l
 
 
 def input_lines(plan: Plan, calls: list[Call]) -> list[bytes]:
-    return [(json.dumps({"custom_id": c.key, "method": "POST", "url": ENDPOINT, "body": request_body(plan, c)},
+    return [(json.dumps({"custom_id": c.key, "method": "POST", "url": ENDPOINT, "body": request_body(c.request, plan.model)},
                         ensure_ascii=False) + "\n").encode() for c in calls]
 
 
@@ -249,14 +246,13 @@ class BatchRunner:
 
     def _admit(self, calls: list[Call]) -> list[Call]:
         """--max-cost: the calls whose worst case (at the batch price) fits in the budget, in order."""
-        price = self.prices.lookup(self.plan.model)
         self.budget_stop = False
-        if self.budget.limit is None or price is None:
+        if self.budget.limit is None or self.prices.lookup(self.plan.model) is None:
             return calls
         self.budget.spent, self.budget.reserved = self.spent(), 0.0
         admitted = []
         for call in calls:
-            worst = price.cost(2 * estimate_tokens(call.prompt_text), self.plan.config.teacher.max_tokens, batch=True)
+            worst = self.prices.worst_case(self.plan.model, call.prompt_text, call.request.params.max_tokens, batch=True)
             if not self.budget.admit(worst):
                 self.budget_stop = True
                 break
@@ -272,7 +268,7 @@ class BatchRunner:
             content = b"".join(lines[i] for i in group)
             uploaded = await self.client.files.create(file=("judgeforge-distill.jsonl", content), purpose="batch",
                                                       timeout=UPLOAD_TIMEOUT)
-            requests = {calls[i].key: _cached_request(request_body(self.plan, calls[i])) for i in group}
+            requests = {calls[i].key: stored_request(request_body(calls[i].request, self.plan.model)) for i in group}
             self.ledger.add_file(uploaded.id, self.plan.model, requests)
             files.append(OpenFile(uploaded.id, None, len(group), time.time()))
             self.report.submitted += len(group)
@@ -339,8 +335,6 @@ class BatchRunner:
     async def _collect(self, f: OpenFile, batch) -> None:
         """Store a final batch's replies in the cache and its error rows in the ledger. Every key the
         file covers ends up answered or with an error row: none is left unaccounted for."""
-        from .teacher import _reply
-
         requests = self.ledger.requests(f.file_id)
         replies: dict[str, dict] = {}
         errors: dict[str, tuple[str, str]] = {}
@@ -357,8 +351,8 @@ class BatchRunner:
                     continue  # not a request of this file (a provider bug): nothing of ours to store
                 response = row.get("response") or {}
                 body = response.get("body")
-                if response.get("status_code") == 200 and isinstance(body, dict) and "choices" in body:
-                    replies[key] = {**_reply(body).to_json(), "batch": batch.id}
+                if response.get("status_code") == 200 and isinstance(body, dict) and body.get("choices"):
+                    replies[key] = {**reply_record(read_completion(body)), "batch": batch.id}
                 else:
                     error = row.get("error") or (body or {}).get("error") or {}
                     code = str(error.get("code") or f"http_{response.get('status_code')}")
@@ -377,16 +371,9 @@ class BatchRunner:
         self.report.error_rows.update(code for code, _ in errors.values())
 
 
-def _cached_request(body: dict) -> dict:
-    """What the cache stores as a reply's request: the body without the model (a column of its own)."""
-    return {k: v for k, v in body.items() if k != "model"}
-
-
 def batch_client(teacher_config):
     """The teacher's OpenAI client, with the SDK's own retries for the few batch control calls."""
-    from .teacher import _client
-
-    return _client(teacher_config).with_options(max_retries=max(teacher_config.max_retries, 2))
+    return teacher_config.backend()._new_client().with_options(max_retries=max(teacher_config.max_retries, 2))
 
 
 async def run_batches(runner: BatchRunner, cancel: bool) -> list[Call]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from .adapters import choose_template
 from .confidence import confidence
 from .configfile import option
-from .distill import TYPICAL_REPLY_TOKENS, DistillConfig, distill
+from .distill import TYPICAL_REPLY_TOKENS, DistillConfig, TeacherConfig, distill
 from .errors import ConfigError, InputError, TeacherError, TemplateError
 from .jsonl import read_items, read_json, read_jsonl, write_jsonl
 from .judging import orders_for
@@ -35,7 +35,6 @@ from .pricing import PriceTable, estimate_tokens
 from .records import Verdict, from_row, to_row
 from .runlock import RunLock
 from .score import ScoreConfig, resolve_template, score
-from .teacher import TeacherConfig
 from .templates import Template
 
 CASCADE_FIELDS = ("judge", "template", "template_hash", "mode", "swap", "threshold", "met")

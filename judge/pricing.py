@@ -25,6 +25,11 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+def messages_text(messages: list[dict]) -> str:
+    """The text of a chat request's messages, which the chars/4 estimate counts."""
+    return "\n".join(str(m["content"]) for m in messages)
+
+
 @dataclass(frozen=True)
 class Price:
     entry: str  # the table entry that matched the model name
@@ -100,6 +105,19 @@ class PriceTable:
         if price is None or not usage:
             return None
         return price.cost(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, batch=batch)
+
+    def reply_cost(self, model: str, prompt_text: str, text: str, usage: dict | None, *,
+                   batch: bool = False) -> float | None:
+        """USD of one reply from the API's usage, or from the chars/4 estimate when the server sent none;
+        None when the model has no price."""
+        usage = usage or {"prompt_tokens": estimate_tokens(prompt_text), "completion_tokens": estimate_tokens(text)}
+        return self.cost(model, usage, batch=batch)
+
+    def worst_case(self, model: str, prompt_text: str, max_tokens: int, *, batch: bool = False) -> float:
+        """What one request can cost at most, for --max-cost: twice the chars/4 estimate of its prompt
+        (a margin for tokenizers that split finer) plus max_tokens of output; 0 without a price."""
+        price = self.lookup(model)
+        return price.cost(2 * estimate_tokens(prompt_text), max_tokens, batch=batch) if price else 0.0
 
     def describe(self, model: str) -> str:
         price = self.lookup(model)

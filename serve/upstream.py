@@ -51,12 +51,15 @@ class Upstream:
             self.http = None
 
     def backend(self, model: str) -> OpenAIBackend:
-        """The judge calls' backend on this pool (`Request.adapter` picks the served model per call)."""
+        """The judge calls' backend on this pool (`Request.adapter` picks the served model per call):
+        one attempt per call (plus the client's own `max_retries`), the openai errors left for
+        serve.errors to map to statuses, and no concurrency bound of its own (serve.bounds has one)."""
         import openai
 
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key or "EMPTY", http_client=self.http,
                                     timeout=self.timeout, max_retries=self.max_retries)
-        return OpenAIBackend(model, self.base_url, self.api_key, timeout=self.timeout, client=client)
+        return OpenAIBackend(model, self.base_url, self.api_key, timeout=self.timeout, client=client, retry=None,
+                             concurrency=None)
 
     async def healthy(self) -> bool:
         """vLLM's /health; servers without one (OpenAI, Ollama) count as healthy when they list models."""

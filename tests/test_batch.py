@@ -135,7 +135,8 @@ def test_a_batch_created_but_not_recorded_is_found_instead_of_created_again(item
     """A kill between batches.create and recording its id: the rerun finds the batch by its input file."""
     import openai
 
-    from judge.batch import input_lines, request_body
+    from judge.backends.openai import request_body
+    from judge.batch import input_lines
     from judge.distill import make_plan
 
     out = tmp_path / "run"
@@ -145,7 +146,7 @@ def test_a_batch_created_but_not_recorded_is_found_instead_of_created_again(item
         client = openai.OpenAI(base_url=fake.base_url, api_key="unused")
         uploaded = client.files.create(file=("in.jsonl", b"".join(input_lines(plan, plan.calls))), purpose="batch")
         ledger = BatchLedger(out / "cache.sqlite")
-        ledger.add_file(uploaded.id, plan.model, {c.key: request_body(plan, c) for c in plan.calls})
+        ledger.add_file(uploaded.id, plan.model, {c.key: request_body(c.request, plan.model) for c in plan.calls})
         ledger.close()
         client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
         stats = distill(batch_config(fake, items, out))

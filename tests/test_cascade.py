@@ -190,8 +190,7 @@ def test_the_commands(judges, calibration, tmp_path, monkeypatch, capsys):
 
 def test_eval_puts_local_cascade_and_teacher_side_by_side(judges, calibration, tmp_path, monkeypatch, capsys):
     from judge.cli import main
-    from judge.distill import DistillConfig, distill
-    from judge.teacher import TeacherConfig
+    from judge.distill import DistillConfig, TeacherConfig, distill
 
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     local, teacher = judges

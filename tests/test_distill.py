@@ -6,11 +6,10 @@ import json
 import pytest
 
 from judge.cli import main
-from judge.distill import REWRITE_INSTRUCTION, DistillConfig, distill, estimate
+from judge.distill import REWRITE_INSTRUCTION, DistillConfig, TeacherConfig, distill, estimate
 from judge.errors import BudgetExceeded, ConfigError, InputError
 from judge.jsonl import read_jsonl, write_jsonl
 from judge.records import PairItem, SingleItem, Verdict, from_row
-from judge.teacher import TeacherConfig
 from judge.testing.fake_openai import FakeOpenAI
 
 PAIRS = [PairItem(id=f"p{i}", question=f"Question {i}?", answer1="GOOD" if i % 2 else "bad",
@@ -258,3 +257,29 @@ def test_distill_flags_take_their_defaults_from_the_configs_and_the_help_quotes_
             expected = (("on" if default else "off") if isinstance(default, bool)
                         else f"{default:g}" if isinstance(default, float) else str(default))
             assert quoted.group(1) == expected, (name, quoted.group(1), default)
+
+
+def test_cache_keys_are_those_earlier_versions_wrote(tmp_path):
+    """An existing DIR/cache.sqlite must be reused by a rerun: these keys were computed by the code before
+    the teacher became a Backend (judge/teacher.py); if a key changes, every cached reply is paid again."""
+    from judge.distill import make_plan
+
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps({"id": "q1", "question": "What is 2+2?", "answer1": "4", "answer2": "five"}) + "\n")
+    teacher = TeacherConfig(model="gpt-4o-mini", temperature=0.7, seed=3)
+    full = make_plan(DistillConfig(input=str(path), template="pandalm", out=str(tmp_path), samples=2, teacher=teacher))
+    assert [(c.order, c.sample, c.key) for c in full.calls][:2] == [
+        ("ab", 0, "c3408c59ed1f3cec9c583672648ea4ce593a02d194d975173c169b53b3700e2a"),
+        ("ab", 1, "a7f6d4f346b0f43f5690ef5a08a5e4d0449e75f8c35fdcf9a44e6f1739b358bc")]
+    assert full.calls[2].key == "541c664de37eb9a68680eccdefcee194058d3020971848fd506849d319c3c84c"  # ba, sample 0
+    verdict_only = make_plan(DistillConfig(input=str(path), template="pandalm", out=str(tmp_path), samples=2,
+                                           teacher=teacher, verdict_only=True))
+    assert verdict_only.calls[0].key == "7ed604867d786ae180f8dad39a612aaf151682aa2eaba828acc52428dbe86e15"
+    path.write_text(json.dumps({"id": "s1", "question": "Q?", "answer": "A.", "reference": "R.",
+                                "rubric": "Is it right?"}) + "\n")
+    pointwise = make_plan(DistillConfig(input=str(path), template="prometheus-absolute", out=str(tmp_path),
+                                        reference_free_rewrite=True, teacher=TeacherConfig(model="gpt-4o-mini")))
+    first = pointwise.calls[0]
+    assert first.key == "2573384cad9747605bc0f3973767d32ba31031adc304561862b1298b3620fbd7"
+    rewrite = pointwise.rewrite_of(first, "Feedback: fine. [RESULT] 4")
+    assert rewrite.key == "7ad233e16923c8326775b36cd7adf80bbb554ec9eee4c344620735df7a4d03cc"

@@ -216,8 +216,7 @@ def test_verdicts_the_distill_manifest_does_not_describe_are_refused(tmp_path):
 
 
 def test_filter_reads_how_distill_ran_from_its_manifest(tmp_path):
-    from judge.distill import DistillConfig, distill
-    from judge.teacher import TeacherConfig
+    from judge.distill import DistillConfig, TeacherConfig, distill
     from judge.testing.fake_openai import FakeOpenAI
 
     items = tmp_path / "items.jsonl"

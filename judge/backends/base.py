@@ -33,6 +33,9 @@ class Request:
     prompt: Prompt
     params: GenerationParams = field(default_factory=GenerationParams)
     adapter: str | None = None
+    # What else makes this request distinct for a reply cache, beyond the body it sends (distill:
+    # the template's name@version and text hash, the sample index, the rewrite variant).
+    identity: dict | None = None
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Generation:
     top_logprobs: list[dict[str, float]] | None = None  # per generated position: token text -> logprob
     usage: dict | None = None  # {"prompt_tokens": n, "completion_tokens": m}
     error: str | None = None  # a per-request failure (e.g. too long for the context); text is then ""
+    model: str | None = None  # the model name the server answered with
+    finish_reason: str | None = None
 
 
 class BackendError(JudgeforgeError):
@@ -64,6 +69,12 @@ class Backend(Protocol):
         ...
 
 
+def served_model(backend: Backend, request: Request) -> str:
+    """The model a request is sent to: its adapter, else the backend's model (its name for backends
+    that have no separate model name)."""
+    return request.adapter or getattr(backend, "model", None) or backend.name
+
+
 class FakeBackend:
     """A deterministic backend for tests and dry runs: `reply(request) -> str` decides the text.
 
@@ -83,3 +94,6 @@ class FakeBackend:
             out.append(Generation(text=text, usage={"prompt_tokens": len(request.prompt.text.split()),
                                                    "completion_tokens": len(text.split())}))
         return out
+
+    async def acomplete(self, request: Request) -> Generation:
+        return self.generate([request])[0]

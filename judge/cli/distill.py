@@ -14,8 +14,7 @@ def _given(args, names: tuple[str, ...]) -> dict:
 
 
 def _config(args):
-    from ..distill import DistillConfig
-    from ..teacher import TeacherConfig
+    from ..distill import DistillConfig, TeacherConfig
 
     teacher = TeacherConfig(model=args.teacher_model, base_url=args.teacher_base_url, **_given(args, TEACHER_DEFAULTS))
     return DistillConfig(input=args.input, template=args.template, teacher=teacher, out=args.out, mode=args.mode,

@@ -63,7 +63,7 @@ def test_params_map_onto_the_chat_request():
                      "stop": ["###"]}
     verdict = backend.body(Request(PROMPT, params_for(get_template("pandalm"), "logprob"), adapter="my-lora"))
     assert verdict["model"] == "my-lora" and verdict["seed"] == 0
-    assert verdict["extra_body"] == {"structured_outputs": {"regex": "(1|2|Tie)"}}  # not the ignored guided_regex
+    assert verdict["structured_outputs"] == {"regex": "(1|2|Tie)"}  # on the wire as is; not the ignored guided_regex
     assert (verdict["logprobs"], verdict["top_logprobs"]) == (True, 20)
 
 
@@ -154,12 +154,13 @@ def test_score_style_judging_through_the_backend(monkeypatch):
     assert {v.judge for v in verdicts} == {"served"}
 
 
-def test_acomplete_raises_for_the_caller_to_map():
+def test_acomplete_without_a_retry_policy_raises_for_the_caller_to_map():
+    """The judge server's way (serve.upstream): one attempt, the openai error left for serve.errors."""
     def refuse(request):
         raise httpx.ConnectError("refused")
 
     client = openai.AsyncOpenAI(base_url="http://judge/v1", api_key="k", max_retries=0,
                                 http_client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
-    backend = OpenAIBackend("m", client=client)
+    backend = OpenAIBackend("m", client=client, retry=None, concurrency=None)
     with pytest.raises(openai.APIConnectionError):
         asyncio.run(backend.acomplete(Request(PROMPT)))

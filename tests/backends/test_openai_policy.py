@@ -1,13 +1,17 @@
-"""The teacher client against the fault-injecting fake server: retries by cause, Retry-After,
-fail-fast errors, timeouts, bounded concurrency. Sleeps are recorded instead of waited, so the
-tests check what the client decided to wait, not how long it took."""
+"""The OpenAI backend's policy, as distill's teacher wears it (TeacherConfig.backend()), against the
+fault-injecting fake server: retries by cause, Retry-After, fail-fast errors, timeouts, bounded
+concurrency, counters. Sleeps are recorded instead of waited, so the tests check what the client
+decided to wait, not how long it took."""
 
 import asyncio
 
 import pytest
 
+from judge.backends import Request
+from judge.backends.openai import request_body
+from judge.distill import TeacherConfig
 from judge.errors import ConfigError, TeacherError
-from judge.teacher import Teacher, TeacherConfig
+from judge.templates import Prompt
 from judge.testing.fake_openai import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "Which answer is better?"}]
@@ -19,14 +23,14 @@ class Sleeps(list):
 
 
 def ask(fake, n=1, sleeps=None, **config):
-    """Send n requests at once through a fresh Teacher; returns (replies or the error, teacher)."""
-    teacher = Teacher(TeacherConfig(model="fake-teacher", base_url=fake.base_url, **config),
-                      sleep=sleeps if sleeps is not None else Sleeps())
+    """Send n requests at once through a fresh teacher backend; returns (generations or the error, backend)."""
+    settings = TeacherConfig(model="fake-teacher", base_url=fake.base_url, **config)
+    teacher = settings.backend(sleep=sleeps if sleeps is not None else Sleeps())
 
     async def main():
         try:
-            prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(n)]
-            return await asyncio.gather(*(teacher.complete(m) for m in prompts))
+            prompts = [Prompt([{"role": "user", "content": f"question {i}"}], f"question {i}") for i in range(n)]
+            return await asyncio.gather(*(teacher.acomplete(Request(p, settings.params())) for p in prompts))
         except TeacherError as e:
             return e
         finally:
@@ -106,17 +110,19 @@ def test_concurrency_is_bounded():
 
 def test_samples_use_successive_seeds():
     config = TeacherConfig(model="m", seed=5, temperature=0.7)
-    assert [config.sampling(k)["seed"] for k in range(3)] == [5, 6, 7]
-    assert "seed" not in TeacherConfig(model="m", seed=None).sampling(2)
-    # the fields (and so the reply cache's keys) the teacher always sent, now built by the backend's sampling_fields
-    assert TeacherConfig(model="m", seed=3, regex="(1|2)", max_tokens=8).sampling(1) == {
-        "temperature": 0.0, "max_tokens": 8, "seed": 4, "structured_outputs": {"regex": "(1|2)"}}
+    assert [config.params(k).seed for k in range(3)] == [5, 6, 7]
+    assert TeacherConfig(model="m", seed=None).params(2).seed is None
+    # the body (and so the reply cache's keys) the teacher always sent, built by the backends' request_body
+    body = request_body(Request(Prompt(MESSAGES, ""), TeacherConfig(model="m", seed=3, regex="(1|2)", max_tokens=8)
+                                .params(1)), "m")
+    assert body == {"model": "m", "messages": MESSAGES, "temperature": 0.0, "max_tokens": 8, "seed": 4,
+                    "structured_outputs": {"regex": "(1|2)"}}
 
 
 def test_openai_without_key_is_a_config_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        Teacher(TeacherConfig(model="gpt-4o"))
+        TeacherConfig(model="gpt-4o").backend()
     with pytest.raises(ConfigError, match="concurrency"):
         TeacherConfig(model="m", concurrency=0)
