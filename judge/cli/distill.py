@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 
-# Flags whose default lives in TeacherConfig / DistillConfig alone: argparse leaves them None unless
-# given (the help texts quote the defaults; tests/test_distill.py checks them against the configs).
-TEACHER_DEFAULTS = ("concurrency", "timeout", "max_retries", "temperature", "seed", "max_tokens")
-DISTILL_DEFAULTS = ("swap", "samples", "batch_retry", "batch_max_requests", "batch_max_bytes", "batch_poll")
-
-
-def _given(args, names: tuple[str, ...]) -> dict:
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+from .options import add_config_arguments, config_from
 
 
 def _config(args):
+    """DistillConfig (with its TeacherConfig) from defaults < --config YAML < flags."""
     from ..distill import DistillConfig, TeacherConfig
 
-    teacher = TeacherConfig(model=args.teacher_model, base_url=args.teacher_base_url, **_given(args, TEACHER_DEFAULTS))
-    return DistillConfig(input=args.input, template=args.template, teacher=teacher, out=args.out, mode=args.mode,
-                         max_cost=args.max_cost, reference_free_rewrite=args.reference_free_rewrite,
-                         verdict_only=args.verdict_only, prices=args.prices, batch=args.batch,
-                         batch_cancel=args.batch_cancel, progress=not args.no_progress,
-                         **_given(args, DISTILL_DEFAULTS))
+    return config_from(DistillConfig, args, teacher=config_from(TeacherConfig, args))
 
 
 def print_estimate(plan: dict) -> None:
@@ -67,12 +56,12 @@ def cmd_distill(args) -> int:
     if args.dry_run:
         print_estimate(estimate(config))
         return 0
-    print_stats(distill(config), args.out)
+    print_stats(distill(config), config.out)
     return 0
 
 
 def register(verbs) -> None:
-    import argparse
+    from ..distill import DistillConfig, TeacherConfig
 
     p = verbs.add_parser("distill", help="collect a teacher's verdicts (cached, resumable, costed)",
                          description="Ask an OpenAI-compatible teacher (OpenAI, a vLLM server, Ollama) for a verdict "
@@ -80,42 +69,9 @@ def register(verbs) -> None:
                                      "OUT/cache.sqlite: a rerun sends only what is missing. Writes OUT/items.jsonl, "
                                      "OUT/verdicts.jsonl, OUT/stats.json, OUT/manifest.json. The key comes from "
                                      "OPENAI_API_KEY, the endpoint from --teacher-base-url or OPENAI_BASE_URL.")
-    p.add_argument("--input", required=True, help="items JSONL (pairs for pairwise templates, single answers for pointwise)")
-    p.add_argument("--mode", required=True, choices=["pairwise", "pointwise"], help="must match the template's mode")
-    p.add_argument("--template", required=True, help="prompt template name (see the README's template table)")
-    p.add_argument("--teacher-model", required=True, help="model name at the endpoint, e.g. gpt-4o")
-    p.add_argument("--teacher-base-url", help="OpenAI-compatible endpoint ending in /v1 (default: OPENAI_BASE_URL or OpenAI)")
-    p.add_argument("--concurrency", type=int, help="requests in flight at once (default 8)")
-    p.add_argument("--swap", action=argparse.BooleanOptionalAction,
-                   help="pairwise: judge both answer orders (default on)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--samples", type=int, help="ask K times per item and order (use with --temperature > 0)")
-    p.add_argument("--max-cost", type=float, help="USD budget for the whole job; stops cleanly before exceeding it")
+    add_config_arguments(p, DistillConfig, skip=("teacher",))
+    # the teacher's fields that had no flag keep none (a key on a command line ends up in shell history);
+    # a --config file may set them
+    add_config_arguments(p, TeacherConfig, skip=("api_key", "regex", "backoff", "max_backoff", "max_retry_after"))
     p.add_argument("--dry-run", action="store_true", help="count calls, estimate tokens and cost; send nothing")
-    p.add_argument("--verdict-only", action="store_true",
-                   help="ask for the verdict alone, held to the template's verdict format with vLLM structured "
-                        "outputs (for vLLM-served teachers; OpenAI rejects the field)")
-    p.add_argument("--reference-free-rewrite", action="store_true",
-                   help="pointwise: a second turn rewrites each reference-based critique without the reference "
-                        "(CritiqueLLM), the target for the no-reference prompt")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default 0)")
-    p.add_argument("--seed", type=int, help="sampling seed (sample k uses seed + k; default 0)")
-    p.add_argument("--max-tokens", type=int, help="reply length limit (default 1024)")
-    p.add_argument("--timeout", type=float, help="seconds per request attempt (default 120)")
-    p.add_argument("--max-retries", type=int, help="retries per request on 429/5xx/timeouts (default 6)")
-    p.add_argument("--batch", action="store_true",
-                   help="send the uncached requests through the OpenAI Batch API (half price, within 24 h): "
-                        "uploaded, submitted, polled, stored in the same cache; a rerun re-attaches")
-    p.add_argument("--batch-retry", choices=["live", "batch"],
-                   help="rows in a batch's error file (expired rows included): retried live, or in one "
-                        "follow-up batch (default live)")
-    p.add_argument("--batch-cancel", action="store_true",
-                   help="cancel the open batches of this --out, keep what they completed, submit nothing")
-    p.add_argument("--batch-max-requests", type=int,
-                   help="requests per batch input file (default 50000, OpenAI's limit)")
-    p.add_argument("--batch-max-bytes", type=int,
-                   help="bytes per batch input file (default 200000000, OpenAI's 200 MB limit)")
-    p.add_argument("--batch-poll", type=float, help="seconds between batch status checks (default 30)")
-    p.add_argument("--prices", help="price table YAML (default configs/prices.yaml)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_distill)

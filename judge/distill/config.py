@@ -1,5 +1,6 @@
 """distill's settings: the teacher endpoint (`TeacherConfig`, which builds its OpenAIBackend) and the
-run (`DistillConfig`)."""
+run (`DistillConfig`). Each field carries its default, help and choices (`judge.configfile.option`):
+`judgeforge distill`'s flags and its `--config FILE.yaml` keys are generated from them."""
 
 from __future__ import annotations
 
@@ -11,25 +12,32 @@ from dataclasses import dataclass
 from ..backends.base import GenerationParams
 from ..backends.openai import OpenAIBackend
 from ..batch import RETRY_MODES
+from ..configfile import option
 from ..errors import ConfigError, TeacherError
 from ..retry import Endpoint, RetryPolicy
+
+MODES = ("pairwise", "pointwise")
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    model: str
-    base_url: str | None = None  # default: $OPENAI_BASE_URL, else OpenAI
-    api_key: str | None = None  # default: $OPENAI_API_KEY
-    concurrency: int = 8  # requests in flight at once (a request keeps its slot while it backs off)
-    timeout: float = 120.0  # seconds per attempt
-    max_retries: int = RetryPolicy.max_retries  # the retry policy's defaults live in judge.retry
-    temperature: float = 0.0
-    seed: int | None = 0
-    max_tokens: int = 1024
-    regex: str | None = None  # constrain replies with vLLM structured outputs (vLLM-served teachers only)
-    backoff: float = RetryPolicy.backoff
-    max_backoff: float = RetryPolicy.max_backoff
-    max_retry_after: float = RetryPolicy.max_retry_after
+    model: str = option(flag="--teacher-model", help="model name at the endpoint, e.g. gpt-4o")
+    base_url: str | None = option(None, flag="--teacher-base-url",
+                                  help="OpenAI-compatible endpoint ending in /v1 (default: OPENAI_BASE_URL or OpenAI)")
+    api_key: str | None = option(None, help="the endpoint's key (default: OPENAI_API_KEY; no flag: keys stay off "
+                                            "command lines)")
+    concurrency: int = option(8, help="requests in flight at once (a request keeps its slot while it backs off)")
+    timeout: float = option(120.0, help="seconds per request attempt")
+    max_retries: int = option(RetryPolicy.max_retries, help="retries per request on 429/5xx/timeouts")
+    temperature: float = option(0.0, help="sampling temperature")
+    seed: int | None = option(0, help="sampling seed (sample k uses seed + k)")
+    max_tokens: int = option(1024, help="reply length limit")
+    regex: str | None = option(None, help="constrain replies with vLLM structured outputs (vLLM-served teachers "
+                                          "only; --verdict-only sets the template's verdict regex)")
+    backoff: float = option(RetryPolicy.backoff, help="first retry waits 0.5-1x this many seconds, doubling per retry")
+    max_backoff: float = option(RetryPolicy.max_backoff, help="longest wait between retries, seconds")
+    max_retry_after: float = option(RetryPolicy.max_retry_after,
+                                    help="a longer Retry-After stops the run (rerun later) instead of sleeping")
 
     def __post_init__(self):
         if self.concurrency < 1:
@@ -75,24 +83,32 @@ class TeacherConfig:
 
 @dataclass
 class DistillConfig:
-    input: str  # items JSONL (PairItems for pairwise templates, SingleItems for pointwise)
-    template: str  # template name (or name@version)
-    teacher: TeacherConfig
-    out: str  # output folder
-    mode: str | None = None  # "pairwise" | "pointwise"; must match the template's (default: the template's)
-    swap: bool = True  # pairwise: judge both answer orders
-    samples: int = 1  # ask K times per (item, order); K > 1 wants temperature > 0
-    max_cost: float | None = None  # USD for the whole job, cached replies included
-    reference_free_rewrite: bool = False
-    verdict_only: bool = False  # ask for the verdict alone, constrained to the template's verdict regex
-    prices: str | None = None  # price table (default configs/prices.yaml)
-    progress: bool = True
-    batch: bool = False  # send through the Batch API (judge.batch) instead of live requests
-    batch_retry: str = "live"  # rows of a batch's error file: sent "live", or in one follow-up "batch"
-    batch_cancel: bool = False  # cancel this run's open batches, keep what they completed, submit nothing
-    batch_max_requests: int = 50_000  # per input file (OpenAI's limit)
-    batch_max_bytes: int = 200_000_000  # per input file (OpenAI's limit: 200 MB)
-    batch_poll: float = 30.0  # seconds between status checks of open batches
+    input: str = option(help="items JSONL (pairs for pairwise templates, single answers for pointwise)")
+    template: str = option(help="prompt template name, or name@version (see the README's template table)")
+    teacher: TeacherConfig = option(help="the teacher endpoint (its own flags)")
+    out: str = option(help="output folder")
+    mode: str | None = option(None, choices=MODES, help="must match the template's mode (default: the template's)")
+    swap: bool = option(True, help="pairwise: judge both answer orders")
+    samples: int = option(1, help="ask K times per item and order (use with --temperature > 0)")
+    max_cost: float | None = option(None, help="USD budget for the whole job, cached replies included; stops "
+                                               "cleanly before exceeding it")
+    reference_free_rewrite: bool = option(False, help="pointwise: a second turn rewrites each reference-based "
+                                                      "critique without the reference (CritiqueLLM), the target for "
+                                                      "the no-reference prompt")
+    verdict_only: bool = option(False, help="ask for the verdict alone, held to the template's verdict format with "
+                                            "vLLM structured outputs (for vLLM-served teachers; OpenAI rejects the "
+                                            "field)")
+    prices: str | None = option(None, help="price table YAML (default configs/prices.yaml)")
+    progress: bool = option(True, help="a progress bar")
+    batch: bool = option(False, help="send the uncached requests through the OpenAI Batch API (half price, within "
+                                     "24 h): uploaded, submitted, polled, stored in the same cache; a rerun re-attaches")
+    batch_retry: str = option("live", choices=RETRY_MODES, help="rows in a batch's error file (expired rows "
+                                                                "included): retried live, or in one follow-up batch")
+    batch_cancel: bool = option(False, help="cancel the open batches of this --out, keep what they completed, "
+                                            "submit nothing")
+    batch_max_requests: int = option(50_000, help="requests per batch input file (OpenAI's limit)")
+    batch_max_bytes: int = option(200_000_000, help="bytes per batch input file (OpenAI's limit: 200 MB)")
+    batch_poll: float = option(30.0, help="seconds between batch status checks")
 
     def __post_init__(self):
         if self.samples < 1:
