@@ -1,4 +1,5 @@
-"""The request cache: every teacher reply, keyed by a hash of what was asked, in one sqlite file.
+"""The reply cache's file: every reply, keyed by a hash of what was asked, in one sqlite file
+(`judge.backends.cached.CachedBackend` is the layer that asks it first; distill's teacher wears it).
 
 A reply is committed the moment it arrives, before any verdict is built from it, so a killed run
 loses only the requests in flight and a rerun never pays twice. WAL mode lets a reader (a dry run,

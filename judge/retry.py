@@ -1,5 +1,5 @@
-"""The one retry policy for every call to an OpenAI-compatible endpoint: the teacher (distill) and
-the OpenAI backend (`score --backend openai`) both send through a `Retrier`.
+"""The one retry policy for every call to an OpenAI-compatible endpoint: `OpenAIBackend` sends
+through a `Retrier`, whoever it serves (distill's teacher, `score --backend openai`).
 
 Retries are done here, not by the openai client (built with `max_retries=0`), because a run must
 (1) count retries by cause for its stats and progress bar, (2) honour `Retry-After` however long it

@@ -287,3 +287,38 @@ def test_cache_keys_are_those_earlier_versions_wrote(tmp_path):
     assert first.key == "2573384cad9747605bc0f3973767d32ba31031adc304561862b1298b3620fbd7"
     rewrite = pointwise.rewrite_of(first, "Feedback: fine. [RESULT] 4")
     assert rewrite.key == "7ad233e16923c8326775b36cd7adf80bbb554ec9eee4c344620735df7a4d03cc"
+
+
+def test_a_prompt_the_teacher_refuses_as_too_long_stops_the_run_and_is_never_a_verdict(items, tmp_path, monkeypatch):
+    """The teacher backend records a too-long prompt as that request's failure; distill has no per-item
+    failure record, so the run stops (exit 1) with the endpoint's reason, keeping what was answered."""
+    import httpx
+    import openai
+
+    from judge.errors import TeacherError
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if "Question 3?" in body["messages"][-1]["content"]:
+            return httpx.Response(400, json={"error": {"message": "This model's maximum context length is 8 tokens",
+                                                       "type": "invalid_request_error", "code": None}})
+        return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+                                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                             "role": "assistant", "content": prefers_good(body)}}]})
+
+    build = TeacherConfig.backend
+
+    def backend(self, **kwargs):
+        made = build(self, **kwargs)
+        made.client = openai.AsyncOpenAI(base_url="http://teacher/v1", api_key="k", max_retries=0,
+                                         http_client=httpx.AsyncClient(transport=httpx.MockTransport(endpoint)))
+        return made
+
+    monkeypatch.setattr(TeacherConfig, "backend", backend)
+    run = config(type("Fake", (), {"base_url": "http://teacher/v1"}), items, tmp_path / "run", concurrency=1)
+    with pytest.raises(TeacherError, match="too long"):
+        distill(run)
+    answered = verdicts(tmp_path / "run")
+    assert answered and all(v.parse_ok for v in answered) and "p3" not in {v.id for v in answered}
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert stats["calls"]["missing"] > 0 and stats["this_run"]["stopped"].startswith("TeacherError")
