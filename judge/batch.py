@@ -171,7 +171,8 @@ def split_lines(lines: list[bytes], max_requests: int, max_bytes: int) -> list[l
 
 
 def input_lines(plan: Plan, calls: list[Call]) -> list[bytes]:
-    return [(json.dumps({"custom_id": c.key, "method": "POST", "url": ENDPOINT, "body": request_body(c.request, plan.model)},
+    return [(json.dumps({"custom_id": c.key, "method": "POST", "url": ENDPOINT,
+                         "body": request_body(c.request, plan.model)},
                         ensure_ascii=False) + "\n").encode() for c in calls]
 
 
@@ -252,7 +253,8 @@ class BatchRunner:
         self.budget.spent, self.budget.reserved = self.spent(), 0.0
         admitted = []
         for call in calls:
-            worst = self.prices.worst_case(self.plan.model, call.prompt_text, call.request.params.max_tokens, batch=True)
+            worst = self.prices.worst_case(self.plan.model, call.prompt_text, call.request.params.max_tokens,
+                                           batch=True)
             if not self.budget.admit(worst):
                 self.budget_stop = True
                 break

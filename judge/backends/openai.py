@@ -88,7 +88,8 @@ class OpenAIBackend:
         self.timeout = timeout
         self.client = client
         self.error = error
-        endpoint = endpoint or Endpoint("the judge", self.base_url, model, "--model", "--base-url", "nothing more is sent")
+        endpoint = endpoint or Endpoint("the judge", self.base_url, model, "--model", "--base-url",
+                                        "nothing more is sent")
         self.retrier = None if retry is None else Retrier(endpoint, retry, timeout=timeout, error=error, sleep=sleep,
                                                           rng=rng)
         self.retries: Counter = self.retrier.retries if self.retrier else Counter()

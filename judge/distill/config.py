@@ -101,7 +101,8 @@ class DistillConfig:
     prices: str | None = option(None, help="price table YAML (default configs/prices.yaml)")
     progress: bool = option(True, help="a progress bar")
     batch: bool = option(False, help="send the uncached requests through the OpenAI Batch API (half price, within "
-                                     "24 h): uploaded, submitted, polled, stored in the same cache; a rerun re-attaches")
+                                     "24 h): uploaded, submitted, polled, stored in the same cache; a rerun "
+                                     "re-attaches")
     batch_retry: str = option("live", choices=RETRY_MODES, help="rows in a batch's error file (expired rows "
                                                                 "included): retried live, or in one follow-up batch")
     batch_cancel: bool = option(False, help="cancel the open batches of this --out, keep what they completed, "
