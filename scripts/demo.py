@@ -49,13 +49,19 @@ def judgeforge(*args: str) -> None:
 
 
 def stage(run: Path, name: str, work) -> None:
-    """Run `work` once; a marker records success so a rerun skips it."""
+    """Run `work` once; a marker records success so a rerun skips it. Each stage's wall time is
+    printed with the machine's load: a slow demo says where its minutes went, and whether other
+    processes shared the cores (vLLM's and torch's OpenMP threads slow down far more than in
+    proportion when they do)."""
     marker = run / f".done-{name}"
     if marker.exists():
         print(f"(stage {name}: done in an earlier run, reused)")
         return
+    started = time.monotonic()
     work()
     marker.touch()
+    print(f"(stage {name}: {time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.1f} on "
+          f"{len(os.sched_getaffinity(0))} cores)", flush=True)
 
 
 def start_server(*args: str, port: int, log: Path) -> str:
@@ -133,6 +139,10 @@ def main() -> int:
     if not (MODEL / "config.json").exists():
         raise SystemExit(f"demo: {MODEL} is missing; run `make model`")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
+    if load >= cores / 2:  # the figures in the README were measured with the cores to ourselves
+        print(f"note: load average {load:.1f} on {cores} cores: other processes share the CPU, so every stage "
+              f"will take longer (several times longer when they keep the cores busy)", flush=True)
     started = time.monotonic()
     try:
         summary = pipeline(run, args)
