@@ -7,8 +7,10 @@ One vLLM engine (prefix caching off, and every request a different PandaLM test 
 request is served from another's cache); the judge API runs in its own process as `judgeforge
 serve --upstream ENGINE`. The direct requests carry exactly the body the judge API sends (built by
 the same template and backend code). After a warm-up of both, each level runs its requests in four
-halves, direct / judge / judge / direct, so a load that drifts meanwhile weighs on both alike. Prints p50/p95 latency and requests/s per path and their ratio; writes
-bench/results/serve.json. Goal: the judge API adds under 10% at concurrency 32.
+halves, direct / judge / judge / direct, so a load that drifts meanwhile weighs on both alike.
+Prints p50/p95 latency and requests/s per path and their ratio; writes bench/results/serve.json,
+with the judge API process's start time, resident memory and whether torch is loaded in it (it
+should not be). Goal: the judge API adds under 10% at concurrency 32.
 """
 
 from __future__ import annotations
@@ -134,6 +136,16 @@ async def bench(engine: EngineProcess, judge_url: str, model: str, pairs: list, 
         return results
 
 
+def footprint(pid: int) -> dict:
+    """A process's resident memory and whether torch's library is mapped into it (Linux /proc)."""
+    try:
+        rss_kib = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS"))
+        torch = any("libtorch" in line for line in open(f"/proc/{pid}/maps"))
+    except (OSError, StopIteration):
+        return {}
+    return {"rss_mib": round(rss_kib / 1024), "torch_loaded": torch}
+
+
 def cpu_name() -> str:
     try:
         return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
@@ -176,15 +188,19 @@ def main() -> None:
     with EngineProcess(config, log_path=logs / "engine.log") as engine:
         print(f"vLLM up in {time.perf_counter() - started:.0f} s (log {engine.log_path})", flush=True)
         server, url = judge_api(engine, args.model, logs / "judge.log")
+        started = time.perf_counter()
         with server:
+            judge_process = {"ready_s": round(time.perf_counter() - started, 1)}
             results = asyncio.run(bench(engine, url, args.model, pairs, args.mode))
+            judge_process.update(footprint(server.process.pid))  # after serving every request
     print_table(results)
+    print(f"judge API process: {judge_process}")
     report = {
         "benchmark": "judge API overhead over vLLM's /v1/chat/completions", "mode": args.mode, "template": "judgelm@1",
         "model": Path(args.model).name, "pairs": source, "prefix_caching": False,
         "device": {"cpu": cpu_name(), "cores": os.cpu_count(),
                    "note": "CPU machine shared with other jobs while measured: numbers are noisy"},
-        "levels": results, "goal": "judge API adds under 10% at concurrency 32",
+        "levels": results, "judge_api_process": judge_process, "goal": "judge API adds under 10% at concurrency 32",
         "goal_met": results[32]["overhead_pct"] < 10,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
