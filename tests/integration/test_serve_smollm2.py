@@ -152,14 +152,16 @@ def test_verdict_mode_parses_20_varied_items(judge):
     assert all(r["winner"] in ("1", "2", "tie") for r in results)
 
 
-def test_64_requests_at_concurrency_16_without_failure(judge):
+def test_32_requests_at_concurrency_16_without_failure(judge):
+    # Every one of the 16 client slots sends twice; pandalm, the shortest builtin prompt, since the
+    # prompt's length adds time and nothing to what this checks (the default template is judged above).
     def one(k: int) -> dict:
         q, a, b = QA[k % len(QA)]
-        return judge.pairwise(f"{q} (request {k})", a, b, mode="verdict")  # distinct prompts: no prefix-cache hits
+        return judge.pairwise(f"{q} (request {k})", a, b, mode="verdict", template="pandalm")  # distinct prompts
 
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(one, range(64)))
-    assert len(results) == 64 and all(r["parse_ok"] for r in results)
+        results = list(pool.map(one, range(32)))
+    assert len(results) == 32 and all(r["parse_ok"] and r["template"] == "pandalm@1" for r in results)
 
 
 def test_openai_clients_use_the_same_address(server):
