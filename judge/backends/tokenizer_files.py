@@ -3,7 +3,7 @@ package; tokenizer_config.json and chat_template.jinja for the chat template and
 rendered by transformers' own jinja renderer), for processes that only count prompt tokens: the
 judge API measures every prompt before it reaches the engine, and `transformers.AutoTokenizer`
 would import torch into it (hundreds of MB and seconds at start). Through `encode_prompt` it gives
-the ids AutoTokenizer gives (tests/backends/test_tokenizer_files.py compares them).
+the ids AutoTokenizer gives (tests/judge/backends/test_tokenizer_files.py compares them).
 """
 
 from __future__ import annotations

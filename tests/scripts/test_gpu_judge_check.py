@@ -4,7 +4,7 @@ tiny random model, so the script a GPU session runs once is known to work before
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():

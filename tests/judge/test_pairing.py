@@ -73,7 +73,7 @@ def demo_module():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "demo.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
     spec = importlib.util.spec_from_file_location("demo", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
