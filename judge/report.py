@@ -28,9 +28,10 @@ def _slug(name: str) -> str:
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
-    """A markdown table: the header, its rule, one line per row (cells as given, `|` kept out)."""
+    """A markdown table: the header, its rule, one line per row (a `|` in a cell escaped, so a quoted
+    reply shows as it was)."""
     def line(cells) -> str:
-        return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return [line(header), "|" + "---|" * len(header)] + [line(row) for row in rows]
 

@@ -175,6 +175,9 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "SmolLM2-135M-Instruct"))
     parser.add_argument("--mode", default="verdict", choices=["verdict", "logprob", "full"])
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
+    # SmolLM2 is saved in bf16, which vLLM runs on a slow fallback on CPUs without AVX512-BF16 (10x
+    # slower here); the overhead ratio does not depend on the dtype, so float32 keeps the run short.
+    parser.add_argument("--dtype", default="float32", help="the engine's --dtype (auto: the checkpoint's)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
@@ -183,7 +186,7 @@ def main() -> None:
     if len(pairs) < needed:
         raise SystemExit(f"{source} has {len(pairs)} pairs; the benchmark needs {needed} distinct ones")
     logs = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    config = EngineConfig(args.model, args.model, max_model_len=4096, extra_args=["--no-enable-prefix-caching"])
+    config = EngineConfig(args.model, args.model, max_model_len=4096, extra_args=["--no-enable-prefix-caching", f"--dtype={args.dtype}"])
     started = time.perf_counter()
     with EngineProcess(config, log_path=logs / "engine.log") as engine:
         print(f"vLLM up in {time.perf_counter() - started:.0f} s (log {engine.log_path})", flush=True)
@@ -197,7 +200,7 @@ def main() -> None:
     print(f"judge API process: {judge_process}")
     report = {
         "benchmark": "judge API overhead over vLLM's /v1/chat/completions", "mode": args.mode, "template": "judgelm@1",
-        "model": Path(args.model).name, "pairs": source, "prefix_caching": False,
+        "model": Path(args.model).name, "dtype": args.dtype, "pairs": source, "prefix_caching": False,
         "device": {"cpu": cpu_name(), "cores": os.cpu_count(),
                    "note": "CPU machine shared with other jobs while measured: numbers are noisy"},
         "levels": results, "judge_api_process": judge_process, "goal": "judge API adds under 10% at concurrency 32",

@@ -1,5 +1,5 @@
 """judge.report: report.md, metrics.json and the PNGs `judgeforge eval` writes, from a report dict
-built by hand (what judge.evaluate computes is tested in tests/test_evaluate*.py)."""
+built by hand (what judge.evaluate computes is tested in tests/judge/test_evaluate*.py)."""
 
 import json
 
@@ -37,7 +37,7 @@ def test_one_pairwise_judge_headline_bias_swap_confusion_failures_and_missing_id
     assert "| 0.5000 [0.0000, 1.0000] | 0.5000 | 0.5000 | 0.5000 n/a | 4 |" in text  # swap protocol
     assert "| gold \\ pred | 1 | 2 | tie |" in text and "| 1 | 2 | 0 | 1 |" in text
     assert "Unparsed verdicts: 1, counted as `tie`. Macro averages over the gold file's classes: 1, 2." in text
-    assert "| q3 | ba | no verdict | a / b c |" in text  # a reply's | and newline cannot break the table
+    assert "| q3 | ba | no verdict | a \\| b c |" in text  # a reply's | is escaped, its newline cannot break the table
     assert "**Missing ids**: 1 gold items have no prediction (e.g. q5); 0 predictions have no gold label (e.g. -)" in text
 
 
