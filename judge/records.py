@@ -259,8 +259,10 @@ def from_row(cls: type, row: Any, *, extra_to_meta: bool = True):
 
 
 def to_row(record: Any) -> dict:
-    """A record as a JSON-ready dict, leaving out empty optional fields to keep files readable."""
-    row = dataclasses.asdict(record)
+    """A record as a JSON-ready dict, leaving out empty optional fields to keep files readable. The
+    fields are plain JSON values (no nested records), so the row takes them as they are: it is for
+    writing, and `dataclasses.asdict`'s deep copy was most of the time a fully cached distill rerun took."""
+    row = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
     return {k: v for k, v in row.items() if v is not None and not (k == "meta" and not v)}
 
 
