@@ -14,16 +14,10 @@ from judge.jsonl import write_jsonl
 from judge.preference import preference_items
 from judge.records import PairItem, SingleItem
 from judge.templates import get_template
+from teacher_replies import FLIPPED, REPLIES as TEACHER_REPLIES
 
 JUDGELM = get_template("judgelm")
-# kind -> the judge's raw reply per order (as it saw the answers); "right" answers are answer1
-REPLIES = {
-    "fair": {"ab": "8 3\nAssistant 1 is right.", "ba": "3 8\nAssistant 2 is right."},
-    "flipped": {"ab": "2 9\nAssistant 2 is right.", "ba": "9 2\nAssistant 1 is right."},
-    "tie": {"ab": "6 6\nBoth are fine.", "ba": "6 6\nBoth are fine."},
-    "biased": {"ab": "9 2\nThe first one.", "ba": "9 2\nThe first one."},
-    "mumble": {"ab": "8 3\nAssistant 1 is right.", "ba": "Hard to say."},
-}
+REPLIES = {"fair": TEACHER_REPLIES["fair"], "flipped": FLIPPED} | TEACHER_REPLIES  # item 1 is the flipped one
 
 
 def distill_run(tmp_path, n=10):

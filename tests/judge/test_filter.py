@@ -12,16 +12,10 @@ from judge.jsonl import write_jsonl
 from judge.metrics import consistency
 from judge.records import PairItem, SingleItem
 from judge.templates import get_template
+from teacher_replies import REPLIES
 
 JUDGELM = get_template("judgelm")
 PROMETHEUS = get_template("prometheus-absolute")
-# kind -> the teacher's raw reply per order (in the order it saw the answers)
-REPLIES = {
-    "fair": {"ab": "8 3\nAssistant 1 is right.", "ba": "3 8\nAssistant 2 is right."},
-    "tie": {"ab": "6 6\nBoth are fine.", "ba": "6 6\nBoth are fine."},
-    "biased": {"ab": "9 2\nThe first one.", "ba": "9 2\nThe first one."},
-    "mumble": {"ab": "8 3\nAssistant 1 is right.", "ba": "Hard to say."},
-}
 
 
 def pairs(n=16):
