@@ -17,12 +17,10 @@ import os
 import shutil
 from pathlib import Path
 
-from judge.calibrate import calibrate
-from judge.cascade import CascadeConfig, run_cascade
 from judge.distill import DistillConfig, TeacherConfig, distill
 from judge.jsonl import write_json
 from judge.score import ScoreConfig, score
-from judge.testing.cascade_scenario import agreement, local_belief, make_items, read_verdicts, result_row, teacher_reply
+from judge.testing.cascade_scenario import agreement, local_belief, make_items, read_verdicts, run_target, teacher_reply
 from judge.testing.fake_openai import FakeOpenAI
 from judge.testing.logprob_judge import LogprobJudge
 
@@ -53,14 +51,9 @@ def main() -> None:
                                              teacher=TeacherConfig(model=TEACHER, base_url=teacher.base_url),
                                              progress=False))
         for target in TARGETS:
-            cascade = calibrate(str(out / "calibration-pred.jsonl"), str(out / "calibration.jsonl"), target=target,
-                                risk=RISK, out=str(out / f"cascade-{target}.json"))
-            pred = out / f"pred-{target}.jsonl"
-            summary = run_cascade(local_config("test.jsonl", pred.name),
-                                  CascadeConfig(cascade=str(out / f"cascade-{target}.json"), teacher_model=TEACHER,
-                                                teacher_base_url=teacher.base_url), progress=False)
+            row, pred = run_target(out, target, RISK, local_config, TEACHER, teacher.base_url, gold, progress=False)
             escalated = {v.id for v in read_verdicts(pred) if v.meta["cascade"]["decided_by"] == "teacher"}
-            results.append({**result_row(target, RISK, cascade, summary, pred, gold),
+            results.append({**row,
                             "escalated_hard": len(escalated & hard), "escalated_easy": len(escalated - hard),
                             "hard": len(hard),
                             "agreement_teacher_only": agreement(out / "teacher-only" / "verdicts.jsonl", gold),

@@ -22,11 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.calibrate import calibrate  # noqa: E402
-from judge.cascade import CascadeConfig, run_cascade  # noqa: E402
 from judge.jsonl import write_json, write_jsonl  # noqa: E402
 from judge.score import ScoreConfig, score  # noqa: E402
-from judge.testing.cascade_scenario import result_row  # noqa: E402
+from judge.testing.cascade_scenario import run_target  # noqa: E402
 from judge.testing.fake_openai import FakeOpenAI  # noqa: E402
 from train.synthetic import make_items  # noqa: E402
 
@@ -77,13 +75,7 @@ def main() -> None:
     results = []
     with FakeOpenAI(reply=gold_teacher(calibration + test)) as teacher:
         for target in TARGETS:
-            cascade = calibrate(str(out / "calibration-pred.jsonl"), str(out / "calibration.jsonl"), target=target,
-                                risk=RISK, out=str(out / f"cascade-{target}.json"))
-            pred = out / f"pred-{target}.jsonl"
-            summary = run_cascade(local("test.jsonl", pred.name),
-                                  CascadeConfig(cascade=str(out / f"cascade-{target}.json"), teacher_model=TEACHER,
-                                                teacher_base_url=teacher.base_url))
-            results.append(result_row(target, RISK, cascade, summary, pred, gold))
+            results.append(run_target(out, target, RISK, local, TEACHER, teacher.base_url, gold)[0])
     write_json(ROOT / "bench" / "results" / "cascade_smollm2.json",
                {"command": "scripts/cascade_smollm2.py", "local_judge": f"SmolLM2-135M-Instruct + LoRA, smoke config, "
                 f"{args.steps} steps on the synthetic task", "calibration_items": 200, "test_items": 200,

@@ -1,7 +1,7 @@
 """The cascade's test scenario, shared by its tests and `scripts/cascade_demo.py`: pairs where one
 answer is marked GOOD, a local judge that is sure and right on the easy ones and flips a coin on
-the hard ones, and a teacher that is always right. `result_row` is the one summary of a cascade run
-against gold labels that both cascade scripts (fakes and SmolLM2) report.
+the hard ones, and a teacher that is always right. `run_target` (calibrate for a target, run the
+cascade, `result_row`) is what both cascade scripts (fakes and SmolLM2) report for each target.
 
 The local judge's belief depends on the rendered prompt only, so the two orders of a hard pair are
 two independent coin flips (they often disagree, as a confused judge's do).
@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 
 from pathlib import Path
 
-from ..cascade import output_paths
+from ..calibrate import calibrate
+from ..cascade import CascadeConfig, output_paths, run_cascade
 from ..jsonl import read_jsonl, write_jsonl
 from ..records import PairItem, Verdict, from_row
+from ..score import ScoreConfig
 
 
 def good_position(prompt: str) -> str:
@@ -77,3 +80,17 @@ def result_row(target: float, risk: float, cascade: dict, summary: dict, pred: P
         "teacher_calls": summary["teacher_calls"], "teacher_cost_usd": summary["teacher_cost_usd"],
         "all_teacher_cost_usd_estimated": summary["all_teacher_cost_usd"],
     }
+
+
+def run_target(out: Path, target: float, risk: float, local: Callable[[str, str], ScoreConfig], teacher_model: str,
+               teacher_base_url: str, gold: dict[str, str], *, progress: bool = True) -> tuple[dict, Path]:
+    """Calibrate the local judge's OUT/calibration-pred.jsonl for `target`, run the cascade on
+    OUT/test.jsonl (`local(items, pred)` is the local judge's ScoreConfig) with the teacher at
+    `teacher_base_url`; returns the target's `result_row` and its predictions file."""
+    cascade = calibrate(str(out / "calibration-pred.jsonl"), str(out / "calibration.jsonl"), target=target, risk=risk,
+                        out=str(out / f"cascade-{target}.json"))
+    pred = out / f"pred-{target}.jsonl"
+    summary = run_cascade(local("test.jsonl", pred.name),
+                          CascadeConfig(cascade=str(out / f"cascade-{target}.json"), teacher_model=teacher_model,
+                                        teacher_base_url=teacher_base_url), progress=progress)
+    return result_row(target, risk, cascade, summary, pred, gold), pred
