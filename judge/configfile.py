@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import types
 import typing
 from pathlib import Path
@@ -105,6 +106,15 @@ def flatten(data: dict, source: str, *classes, prefix: str = "") -> dict:
     return out
 
 
+def finite_float(value) -> float:
+    """A float that is a number: NaN or infinity in a budget, a threshold or a timeout would turn
+    every comparison against it into "no limit" (`spent > nan` is never true)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
 def coerce(name: str, value, hint, source: str):
     """`value` as the field's type: YAML reads 5e-4 as a string, --set values arrive as YAML scalars."""
     arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
@@ -120,7 +130,7 @@ def coerce(name: str, value, hint, source: str):
             if origin is int and not isinstance(value, bool) and float(value) == int(float(value)):
                 return int(float(value))
             if origin is float and not isinstance(value, bool):
-                return float(value)
+                return finite_float(value)
             if origin is list:
                 return [str(v) for v in value] if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
             if origin is dict and isinstance(value, dict):
@@ -128,7 +138,7 @@ def coerce(name: str, value, hint, source: str):
             if origin is str or (isinstance(origin, type) and issubclass(origin, enum.Enum)):
                 if isinstance(value, str):
                     return value
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
             continue
     raise ConfigError(f"{source}: {name} expects {type_name(hint)}, got {value!r}")
 

@@ -37,7 +37,7 @@ import dataclasses
 import types
 import typing
 
-from ..configfile import field_default, load_yaml_config
+from ..configfile import field_default, finite_float, load_yaml_config
 from ..errors import ConfigError
 
 CONFIG_HELP = ("YAML file of settings keyed by their field names, the flags' with '_' for '-' (e.g. max_tokens: 64); "
@@ -110,7 +110,9 @@ def _add_flag(parser, f: dataclasses.Field, hint, *, mark_required: bool) -> Non
         if "action" not in kwargs:  # an "append" flag is repeated instead
             kwargs.setdefault("nargs", "+")
         kwargs["type"] = (typing.get_args(arms[0]) or (str,))[0]
-    elif base in (int, float, str):
+    elif base is float:
+        kwargs["type"] = finite_float
+    elif base in (int, str):
         kwargs["type"] = base
     else:
         raise TypeError(f"{f.name}: no flag for a {hint} field; skip it and parse a flag of the verb's own")

@@ -53,6 +53,9 @@ def test_yaml_1_2_booleans_keep_no_a_string(tmp_path):
     ("steps: 2.5\n", "steps expects int, got 2.5"),
     ("flag: maybe\n", "flag expects bool, got 'maybe'"),
     ("kind: c\n", "kind must be one of a, b, got 'c'"),
+    ("rate: .nan\n", "rate expects float, got nan"),  # a NaN limit would compare as no limit
+    ("rate: inf\n", "rate expects float, got 'inf'"),
+    ("steps: .inf\n", "steps expects int, got inf"),
     ("teacher: t\n", "unknown key 'teacher'"),  # Other's key, not Stage's
 ])
 def test_bad_keys_and_values_name_the_file(tmp_path, text, message):

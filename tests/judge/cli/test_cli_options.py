@@ -252,3 +252,12 @@ def test_serve_settings_merge_yaml_and_flags(tmp_path):
     args = build_parser().parse_args(["serve", "--config", path, "--max-batch", "16", "--vllm-arg", "--max-num-seqs 4"])
     config = serve_config(args)
     assert (config.base, config.port, config.max_batch, config.vllm_args) == ("m", 9001, 16, ["--max-num-seqs", "4"])
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_float_flag_refuses_what_is_not_a_number(value, capsys):
+    """`--max-cost nan` would admit every request (`spent > nan` is never true): refused, nothing sent."""
+    with pytest.raises(SystemExit) as e:
+        main(["distill", "--input", "i.jsonl", "--template", "judgelm", "--teacher-model", "gpt-4o", "--out", "o",
+              f"--max-cost={value}", "--dry-run"])
+    assert e.value.code == 2 and "--max-cost: invalid finite_float value" in capsys.readouterr().err
