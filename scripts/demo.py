@@ -96,9 +96,13 @@ def prepare_data(run: Path, n_distill: int, n_heldout: int) -> tuple[Path, Path]
     if PANDALM.exists():
         judgeforge("data", "convert", "--from", "pandalm", PANDALM, "--out", run / "pandalm.jsonl")
         items = read_items(run / "pandalm.jsonl")
+        print(f"data: the PandaLM human-labelled test set, {len(items)} pairs ({PANDALM})")
     else:
-        print(f"({PANDALM} is absent: using the pairs shipped in examples/pairs.jsonl)")
         items = read_items(ROOT / "examples" / "pairs.jsonl")
+        # a user's clone has no ../shared: say so, or the figures below look like PandaLM's
+        print(f"data: the {len(items)} example pairs in examples/pairs.jsonl, NOT the PandaLM set ({PANDALM} is "
+              f"absent). For the real run, get data/testset-v1.json from https://github.com/WeOpenML/PandaLM and "
+              f"put it at that path.")
         n_distill, n_heldout = len(items) * 2 // 3, len(items) - len(items) * 2 // 3
     distill, heldout = split_pairs(items, n_distill, n_heldout)
     write_jsonl(run / "distill_pairs.jsonl", distill)
