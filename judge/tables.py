@@ -1,11 +1,7 @@
 """Your own data: any table -> judgeforge items (`data convert --from table`), with the columns named
 on the command line.
 
-Reading (`read_table`): JSON arrays and JSON Lines through `judge.jsonl` (exact line numbers, strict
-JSON, and rows may differ in shape: a preference file may hold text in one row and a chat list in
-the next, which no Arrow schema can hold); CSV/TSV, Parquet and `hf:NAME[:SPLIT]` through
-`datasets`, with its Arrow cache in a temporary folder so nothing is left under ~/.cache. CSV cells
-are read as the text they are (no type guessing: `007` stays `007`, `None` stays `None`).
+Reading (`read_table`, judge.table_read): JSON, JSONL, CSV/TSV, Parquet or `hf:NAME[:SPLIT]`.
 
 Converting (`table_items`): `--field RECORD_FIELD=COLUMN` names the column of each record field (a
 field not named is read from a column of the same name when there is one); `--label VALUE=WINNER`
@@ -17,152 +13,28 @@ Every refusal names the file, the row and the column.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputError
-from .jsonl import check_unique_ids, iter_table_rows, read_text
+from .errors import ConfigError
+from .jsonl import check_unique_ids
 from .records import PairItem, SingleItem
+from .table_read import Table, read_table
 
 PAIR_FIELDS = ("id", "question", "answer1", "answer2", "reference", "rubric", "context", "category", "winner",
                "model1", "model2")
 SINGLE_FIELDS = ("id", "question", "answer", "reference", "rubric", "context", "category", "score", "model")
 RECORD_FIELDS = tuple(dict.fromkeys(PAIR_FIELDS + SINGLE_FIELDS))
 WINNER_CODES = ("1", "2", "tie")
-
-
-@dataclass
-class Table:
-    """Rows of one source: `rows` are (position, row); the position is what a user finds the row by
-    (JSONL: the line; CSV: the spreadsheet row, header = 1; JSON array, Parquet, Hub: the row)."""
-
-    source: str  # the path or hf:NAME:SPLIT, as errors name it
-    stem: str  # for ids: {stem}-{row}
-    columns: list[str]
-    rows: list[tuple[int, dict]]
-
-    def refuse(self, message: str, position: int | None = None) -> InputError:
-        return InputError(message, self.source, position)
-
-    def need_column(self, column: str) -> None:
-        if column not in self.columns:
-            raise self.refuse(f"no column {column!r}; the columns are: {', '.join(map(repr, self.columns))}")
-
-
-# ---- reading ----------------------------------------------------------------------------------------
-def read_table(source: str) -> Table:
-    """A JSON array, JSONL, CSV/TSV or Parquet file, or `hf:NAME[:SPLIT]` (a Hub dataset or a local
-    dataset folder), as a Table with at least one row."""
-    if source.startswith("hf:"):
-        table = _read_hub(source)
-    else:
-        path = Path(source)
-        suffix = path.suffix.lower()
-        if suffix in (".json", ".jsonl"):
-            table = _read_json(source)
-        elif not path.exists():
-            raise InputError("file not found", source)
-        elif suffix in (".csv", ".tsv"):
-            table = _read_csv(source, "\t" if suffix == ".tsv" else ",")
-        elif suffix in (".parquet", ".pq"):
-            table = _from_dataset(source, path.stem, lambda cache: _datasets().Dataset.from_parquet(source, cache_dir=cache))
-        else:
-            raise InputError(f"cannot tell the format from the suffix {suffix!r}: use .json, .jsonl, .csv, .tsv or "
-                             ".parquet, or hf:NAME[:SPLIT] for a dataset", source)
-    if not table.rows:
-        raise table.refuse("no rows")
-    return table
-
-
-def _read_json(source: str) -> Table:
-    rows, columns = [], {}
-    for position, row in iter_table_rows(source):
-        if not isinstance(row, dict):
-            raise InputError(f"expected a JSON object, got {type(row).__name__}", source, position)
-        rows.append((position, row))
-        columns.update(dict.fromkeys(row))
-    return Table(source, Path(source).stem, list(columns), rows)
-
-
-def _datasets():
-    import datasets  # lazy: `data convert` of the named formats, `eval` and `--help` stay light
-
-    return datasets
-
-
-def _from_dataset(source: str, stem: str, load, first_position: int = 1) -> Table:
-    """Rows through `load(cache_dir)` (a datasets call); any failure becomes an InputError naming the
-    source with the library's own reason."""
-    datasets = _datasets()
-    bars_were_on, verbosity = datasets.is_progress_bar_enabled(), datasets.logging.get_verbosity()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors come back as our message, once
-    try:
-        with tempfile.TemporaryDirectory(prefix="judgeforge-datasets-") as cache:
-            dataset = load(cache)
-            rows = dataset.to_list()  # before the temporary Arrow cache goes
-            columns = list(dataset.column_names)
-    except InputError:
-        raise
-    except Exception as e:  # pandas, pyarrow and datasets each raise their own kinds for a bad file
-        cause = e.__cause__ or e
-        raise InputError(f"cannot read it: {type(cause).__name__}: {str(cause).strip()}", source) from None
-    finally:
-        datasets.logging.set_verbosity(verbosity)
-        if bars_were_on:
-            datasets.enable_progress_bars()
-    return Table(source, stem, columns, [(i, row) for i, row in enumerate(rows, start=first_position)])
-
-
-def _read_csv(source: str, sep: str) -> Table:
-    text = read_text(source)  # refuses a non-UTF-8 byte naming its line
-    records = csv.reader(io.StringIO(text), delimiter=sep)
-    header = next(records, [])
-    if next(records, None) is None:  # pandas would say "no columns to parse" or "no data"
-        return Table(source, Path(source).stem, header, [])
-    names = [name or f"Unnamed: {i}" for i, name in enumerate(header)]  # pandas' name for an empty header cell
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise InputError(f"column {name!r} appears twice in the header", source, 1)
-        seen.add(name)
-
-    def load(cache):
-        datasets = _datasets()
-        features = datasets.Features({name: datasets.Value("string") for name in names})
-        return datasets.load_dataset("csv", data_files=source, split="train", cache_dir=cache, sep=sep,
-                                     features=features, na_filter=False, encoding="utf-8-sig")
-
-    return _from_dataset(source, Path(source).stem, load, first_position=2)
-
-
-def _read_hub(source: str) -> Table:
-    name, _, split = source.removeprefix("hf:").partition(":")
-    if not name:
-        raise ConfigError("hf: needs a dataset name: hf:NAME or hf:NAME:SPLIT")
-
-    def load(cache):
-        loaded = _datasets().load_dataset(name, cache_dir=cache)
-        splits = list(loaded)
-        if not split and len(splits) > 1:
-            raise InputError(f"the dataset has several splits ({', '.join(splits)}); name one: hf:{name}:SPLIT", source)
-        if split and split not in loaded:
-            raise InputError(f"no split {split!r}; the splits are: {', '.join(splits)}", source)
-        return loaded[split or splits[0]]
-
-    return _from_dataset(source, Path(name.rstrip("/")).name, load)
+REQUIRED = {PairItem: ("question", "answer1", "answer2"), SingleItem: ("question", "answer")}
 
 
 # ---- cell values ----------------------------------------------------------------------------------
 def is_empty(value: Any) -> bool:
-    return value is None or value == ""
+    """No value: a missing cell, or one holding only spaces (never an answer, an id or a gold label)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def cell_text(table: Table, position: int, column: str, value: Any) -> str:
@@ -268,6 +140,10 @@ def _resolve_fields(table: Table, explicit: dict[str, str]) -> tuple[dict[str, s
             mapping[field] = field
     for column in explicit.values():
         table.need_column(column)
+    for field in REQUIRED[kind]:
+        if field not in mapping:
+            raise table.refuse(f"no column for the {field}: name it with --field {field}=COLUMN; the columns are: "
+                               f"{', '.join(map(repr, table.columns))}")
     return mapping, kind
 
 
@@ -331,7 +207,7 @@ def table_items(source: str, fields: dict[str, str], labels: dict[str, str] | No
     if labels and "winner" not in mapping:
         raise ConfigError("--label maps the winner column's codes; name that column with --field winner=COLUMN")
     winners = _Winners(table, mapping["winner"], labels or {}) if "winner" in mapping else None
-    required = ("question", "answer1", "answer2") if kind is PairItem else ("question", "answer")
+    required = REQUIRED[kind]
     items, numbered_ids = [], []
     for index, (position, row) in enumerate(table.rows, start=1):
         values: dict[str, Any] = {}
@@ -344,7 +220,7 @@ def table_items(source: str, fields: dict[str, str], labels: dict[str, str] | No
                                        f"{', '.join(map(repr, row))})", position)
                 continue
             value = row[column]
-            if value is None or (value == "" and field not in required):
+            if is_empty(value):
                 if field in required:
                     raise table.refuse(f"column {column!r} ({field}) is empty", position)
                 continue

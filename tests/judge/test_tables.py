@@ -114,6 +114,37 @@ def test_cell_refusals_name_the_row_and_column(tmp_path):
         table_items(save(tmp_path, "dup.parquet", rows), {"question": "q", "answer": "a"})
 
 
+def test_csv_short_rows_blank_cells_and_extra_fields_are_refused_naming_file_row_and_column(tmp_path):
+    path = tmp_path / "t.csv"
+    fields = {"question": "question", "answer1": "answer1", "answer2": "answer2", "winner": "winner"}
+    path.write_text("question,answer1,answer2,winner\nq1,a,b,1\nq2,a\n")  # answer2 and its gold label missing
+    with pytest.raises(InputError, match=r"t.csv:3: this row has 2 of the header's 4 fields: no cell for column "
+                                         r"'answer2'"):
+        table_items(str(path), fields)
+    path.write_text("question,answer1,answer2,winner\nq1,a,b,1\nq2,a,  ,2\n")
+    with pytest.raises(InputError, match=r"t.csv:3: column 'answer2' \(answer2\) is empty"):
+        table_items(str(path), fields)
+    path.write_text('question,answer1,answer2,winner\n"q1\non two lines",a,b,1\nq2,a,b,2,3\n')
+    with pytest.raises(InputError, match=r"t.csv:4: 5 fields where the header has 4"):  # line 4: row 3
+        table_items(str(path), fields)
+    path.write_text("question,answer1,answer2,winner\nq1,a,b,1\nq2,a,b,\n")  # an unlabelled row is fine
+    assert [i.winner for i in table_items(str(path), fields)] == ["1", None]
+
+
+@pytest.mark.parametrize("name,content,fields", [
+    ("t.csv", "prompt,answer1,answer2\nq1,a,b\n", {"answer1": "answer1", "answer2": "answer2"}),
+    ("t.jsonl", '{"answer": "a", "score": 3}\n', {}),
+])
+def test_a_missing_required_column_is_a_clear_exit_2(tmp_path, capsys, name, content, fields):
+    path = tmp_path / name
+    path.write_text(content)
+    flags = [a for f, c in fields.items() for a in ("--field", f"{f}={c}")]
+    assert main(["data", "convert", "--from", "table", str(path), "--out", str(tmp_path / "o.jsonl"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"{name}: no column for the question: name it with --field question=COLUMN" in err
+    assert "Traceback" not in err and not (tmp_path / "o.jsonl").exists()
+
+
 def test_csv_bom_crlf_accepted_latin1_and_missing_files_refused(tmp_path):
     path = tmp_path / "win.csv"
     path.write_bytes(b"\xef\xbb\xbfq,a\r\nhow?,fine\r\n")
@@ -123,7 +154,7 @@ def test_csv_bom_crlf_accepted_latin1_and_missing_files_refused(tmp_path):
     with pytest.raises(InputError, match=r"win.csv:3: not UTF-8"):
         table_items(str(path), {"question": "q", "answer": "a"})
     path.write_bytes(b"q,a\r\nhow?,fine\r\nx,y,z\r\n")
-    with pytest.raises(InputError, match=r"win.csv: cannot read it: ParserError: .*Expected 2 fields in line 3, saw 3$"):
+    with pytest.raises(InputError, match=r"win.csv:3: 3 fields where the header has 2 \(an unquoted ','"):
         table_items(str(path), {"question": "q", "answer": "a"})
     for content in (b"", b"q,a\r\n"):
         path.write_bytes(content)
