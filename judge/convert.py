@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .benchmarks import evalbiasbench_items, from_judgebench, from_judgebench_judgments
 from .configfile import option
 from .errors import ConfigError, InputError
 from .jsonl import check_unique_ids, iter_table_rows
@@ -186,32 +187,47 @@ def from_openai_chat(row: dict, number: int, stem: str) -> SingleItem:
     )
 
 
-IMPORTERS: dict[str, Callable[[dict, int, str], Record]] = {
+# row -> record; an importer may give several records for one row (a published judge's two games)
+IMPORTERS: dict[str, Callable[[dict, int, str], Record | list[Record]]] = {
     "pandalm": from_pandalm,
     "pandalm-verdicts": from_pandalm_verdicts,
     "judgelm": from_judgelm,
     "llmbar": from_llmbar,
     "prometheus-absolute": from_prometheus_absolute,
     "openai-chat": from_openai_chat,
+    "judgebench": from_judgebench,
+    "judgebench-judgments": from_judgebench_judgments,
+}
+# whole file (path, seed) -> records, for sources that are not one row per record
+FILE_IMPORTERS: dict[str, Callable[[str, int | None], list[Record]]] = {
+    "evalbiasbench": evalbiasbench_items,
 }
 
 
-def convert_records(source_format: str, path: str) -> list[Record]:
+def _record_key(record: Record) -> str:
+    """What must be unique in a converted file: an item's id, a verdict's id and order."""
+    return f"{record.id} (order {record.order})" if isinstance(record, Verdict) else record.id
+
+
+def convert_records(source_format: str, path: str, seed: int | None = None) -> list[Record]:
     """Read `path` in `source_format` into records (in memory); see `convert` for the file version."""
+    if source_format in FILE_IMPORTERS:
+        return FILE_IMPORTERS[source_format](path, seed)
     if source_format not in IMPORTERS:
-        raise InputError(f"unknown source format {source_format!r}; known: {', '.join(IMPORTERS)}")
+        raise InputError(f"unknown source format {source_format!r}; known: {', '.join([*IMPORTERS, *FILE_IMPORTERS])}")
     importer, stem = IMPORTERS[source_format], Path(path).stem
     numbered = []
     for number, row in iter_table_rows(path):
         try:
             if not isinstance(row, dict):
                 raise RowError(f"expected a JSON object, got {type(row).__name__}")
-            numbered.append((number, importer(row, number, stem)))
+            records = importer(row, number, stem)
+            numbered += [(number, r) for r in (records if isinstance(records, list) else [records])]
         except RowError as e:
             raise InputError(str(e), path, number) from None
     if not numbered:
         raise InputError("no rows to convert", path)
-    check_unique_ids(((number, record.id) for number, record in numbered), path)
+    check_unique_ids(((number, _record_key(record)) for number, record in numbered), path)
     return [record for _, record in numbered]
 
 
@@ -222,7 +238,8 @@ WHOLE_TABLE_FORMATS = ("table", "preference")  # read through judge.tables, with
 class ConvertConfig:
     """`judgeforge data convert`'s settings (the CLI's flags are generated from these fields)."""
 
-    source_format: str = option(flag="--from", choices=[*IMPORTERS, *WHOLE_TABLE_FORMATS], help="the source format")
+    source_format: str = option(flag="--from", choices=[*IMPORTERS, *FILE_IMPORTERS, *WHOLE_TABLE_FORMATS],
+                                help="the source format")
     input: str = option(positional=True, metavar="IN", help="source file (JSON array or JSONL; table/preference also "
                                                             "CSV, TSV, Parquet or hf:NAME[:SPLIT])")
     out: str = option(help="output JSONL")
@@ -232,8 +249,8 @@ class ConvertConfig:
     label: list[str] | None = option(None, action="append", metavar="VALUE=WINNER", help=(
         "table: map a gold code of the winner column to 1, 2 or tie (repeatable, e.g. --label 0=1 --label 1=2 "
         "--label 2=tie); without it only 1, 2 and tie are accepted"))
-    seed: int | None = option(None, help="preference: seed of the draw that puts the chosen answer first or second "
-                                         "(default 0; ids do not depend on it)")
+    seed: int | None = option(None, help="preference, evalbiasbench: seed of the draw that puts the chosen (better) "
+                                         "answer first or second (default 0; ids do not depend on it)")
 
 
 def convert(source_format: str, path: str, out: str, *, fields: dict[str, str] | None = None,
@@ -255,12 +272,13 @@ def convert(source_format: str, path: str, out: str, *, fields: dict[str, str] |
             raise ConfigError("--label maps gold codes of --from table; a preference row's gold is its chosen answer")
         records = preference_items(path, fields, seed=seed or 0)
     else:
-        if seed is not None:
-            raise ConfigError("--seed draws the answer positions of --from preference; other formats keep theirs")
+        if seed is not None and source_format not in FILE_IMPORTERS:
+            raise ConfigError("--seed draws the answer positions of --from preference or evalbiasbench; "
+                              "other formats keep theirs")
         if fields or labels:
             raise ConfigError(f"--field and --label name the columns of --from table or preference; "
                               f"--from {source_format} knows its columns")
-        records = convert_records(source_format, path)
+        records = convert_records(source_format, path, seed)
     count = write_jsonl(out, records)
     labelled = sum(1 for r in records if getattr(r, "winner", None) is not None or getattr(r, "score", None) is not None)
     return {"rows": count, "labelled": labelled, "out": out}
