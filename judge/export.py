@@ -6,7 +6,8 @@ model's chat template), or as plain strings (trl's standard format).
 The input is one of:
 - filter's training rows (train.jsonl / val.jsonl): the teacher's verdicts that held in both orders;
 - verdicts or predictions (distill's verdicts.jsonl, score's predictions): per item, each order's
-  majority over its parsed samples; orders that disagree are left out (the judge was not sure);
+  majority over its parsed samples; orders that disagree are left out (the judge was not sure), and
+  so is an item judged in one order when the run judged both (counted as "one order only");
 - items with a gold `winner` (e.g. human labels imported with `data convert`).
 Verdicts and training rows carry only ids, so the items they judged are read too: `--items`, else
 items.jsonl beside the input (distill's folder keeps it), else the items filter's manifest.json names.
@@ -76,15 +77,31 @@ def _judged_labels(path: str, kind: str) -> dict[str, dict[str, list]]:
     return labels
 
 
-def _preferred(labels: dict[str, dict[str, list]]) -> tuple[dict[str, str], Counter]:
-    """item id -> "1" | "2" where the judgement is clear; the rest counted by why it is left out."""
+def judged_both_orders(path: str, labels: dict[str, dict[str, list]]) -> bool:
+    """Whether the run behind the verdicts judged both orders: its manifest says so (distill's
+    manifest.json, score's NAME.manifest.json), else any verdict in order ba. A run stopped before an
+    item's second order leaves that item unchecked for position bias, so it is not exported."""
+    for manifest in (Path(path).parent / "manifest.json", Path(path).parent / f"{Path(path).stem}.manifest.json"):
+        if manifest.is_file():
+            run = json.loads(manifest.read_text())
+            swap = (run.get("config") or {}).get("swap") if run.get("stage") in ("distill", "score") else None
+            if isinstance(swap, bool):
+                return swap
+    return any("ba" in orders for orders in labels.values())
+
+
+def _preferred(labels: dict[str, dict[str, list]], both: bool) -> tuple[dict[str, str], Counter]:
+    """item id -> "1" | "2" where the judgement is clear (in both orders when the run judged both);
+    the rest counted by why it is left out."""
     from .metrics import majority_label  # numpy: loaded by the export itself, not by `--help`
 
     left_out: Counter = Counter()
     winners: dict[str, str] = {}
     for item_id, orders in labels.items():
         by_order = {order: majority_label(vs) for order, vs in orders.items()}
-        if None in by_order.values():
+        if both and set(by_order) != {"ab", "ba"}:
+            left_out["one order only"] += 1
+        elif None in by_order.values():
             left_out["unparsed" if "gold" not in by_order else "unlabelled"] += 1
         elif len(set(by_order.values())) > 1:
             left_out["inconsistent"] += 1
@@ -96,7 +113,8 @@ def _preferred(labels: dict[str, dict[str, list]]) -> tuple[dict[str, str], Coun
 
 
 def preference_rows(path: str, *, items: str | None = None, fmt: str = "conversational") -> tuple[list[dict], Counter]:
-    """The prompt/chosen/rejected rows for `path`, and what was left out (ties, unparsed, inconsistent)."""
+    """The prompt/chosen/rejected rows for `path`, and what was left out (ties, unparsed, inconsistent,
+    one order only)."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown preference format {fmt!r}; known: {', '.join(FORMATS)}")
     first = next((row for _, row in iter_json_rows(path)), None)
@@ -117,7 +135,7 @@ def preference_rows(path: str, *, items: str | None = None, fmt: str = "conversa
     singles = [i for i in labels if not isinstance(known[i], PairItem)]
     if singles:
         raise InputError(f"item {singles[0]!r} is a single answer: a preference needs a pair", path)
-    winners, left_out = _preferred(labels)
+    winners, left_out = _preferred(labels, both=kind != "items" and judged_both_orders(path, labels))
     rows = []
     for item_id, winner in winners.items():
         item = known[item_id]

@@ -110,3 +110,24 @@ def test_cli_export_prints_what_was_left_out(tmp_path, capsys):
     out = tmp_path / "prefs.jsonl"
     assert main(["data", "export", "--to", "preference", "--input", str(folder / "verdicts.jsonl"), "--out", str(out)]) == 0
     assert f"wrote 4 preference rows to {out} (left out: inconsistent 2, ties 2, unparsed 2)" in capsys.readouterr().out
+
+
+def test_a_run_that_judged_both_orders_exports_only_items_judged_in_both(tmp_path, capsys):
+    """distill stopped by --max-cost before p0's second order: p0 is not exported on one order's say
+    (filter would drop it too), and it is counted as "one order only"."""
+    folder, items = distill_run(tmp_path)
+    verdicts = [json.loads(line) for line in (folder / "verdicts.jsonl").read_text().splitlines()]
+    write_jsonl(folder / "verdicts.jsonl", [v for v in verdicts if (v["id"], v["order"]) != ("p0", "ba")])
+    out = tmp_path / "prefs.jsonl"
+    assert main(["data", "export", "--to", "preference", "--input", str(folder / "verdicts.jsonl"), "--out", str(out)]) == 0
+    assert (f"wrote 3 preference rows to {out} (left out: inconsistent 2, one order only 1, ties 2, unparsed 2)"
+            in capsys.readouterr().out)
+    assert "Question 0?" not in out.read_text()
+    # a run judged in one order on purpose (no ba verdict at all): each item's one order is its judgement
+    write_jsonl(folder / "verdicts.jsonl", [v for v in verdicts if v["order"] == "ab"])
+    rows, left_out = preference_rows(str(folder / "verdicts.jsonl"))
+    assert "one order only" not in left_out and rows[0]["chosen"][0]["content"] == "first 0"
+    # ... unless the run's manifest says it judged both (distill --swap stopped before any ba)
+    (folder / "manifest.json").write_text(json.dumps({"stage": "distill", "config": {"swap": True}}))
+    rows, left_out = preference_rows(str(folder / "verdicts.jsonl"))
+    assert rows == [] and left_out == {"one order only": 10}
