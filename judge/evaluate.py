@@ -25,7 +25,8 @@ from .records import Verdict
 from .templates import winner_from_scores
 
 HEADLINE_PAIRWISE = ["n", "accuracy", "precision", "recall", "f1", "consistency", "prefer_first_rate",
-                     "prefer_second_rate", "parse_failure_rate", "prefer_longer_rate", "gold_prefer_longer_rate"]
+                     "prefer_second_rate", "parse_failure_rate", "prefer_longer_rate", "gold_prefer_longer_rate",
+                     "headline_protocol"]
 HEADLINE_POINTWISE = ["n", "pearson", "spearman", "kendall", "parse_failure_rate"]
 NO_LENGTHS = ("length bias needs the answers: the gold file holds bare labels or verdicts, so pass "
               "--items ITEMS.jsonl (the items these labels belong to)")
@@ -66,16 +67,12 @@ def _winner(vs: list[Verdict], threshold: float) -> str | None:
     return M.majority_label(labels)
 
 
-def _parsing(judge: Predictions, ids: list[str], limit: int = 5) -> dict:
-    """Every verdict of the evaluated items (all orders and samples), and the first failures."""
-    verdicts = [v for i in ids for vs in judge.verdicts[i].values() for v in vs]
-    failed = [v for v in verdicts if not v.parse_ok]
-    return {
-        "verdicts": len(verdicts),
-        "unparsed": len(failed),
-        "rate": round(len(failed) / len(verdicts), 6) if verdicts else None,
-        "examples": [{"id": v.id, "order": v.order, "error": v.error, "raw": (v.raw or "")[:300]} for v in failed[:limit]],
-    }
+def _parsing(judge: Predictions, ids: list[str]) -> dict:
+    """The judge's parse counts (one definition: `Predictions.parse_counts`), in `parsing` and the
+    headline keys repeated at the judge's top level."""
+    counts = judge.parse_counts(ids)
+    return {"parsing": counts, "n_unparsed": counts["unparsed"],
+            **{k: counts[k] for k in ("parse_failure_rate", "n_items_with_unparsed", "both_unparsed_rate")}}
 
 
 def pairwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unparsed: str, threshold: float,
@@ -89,14 +86,16 @@ def pairwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unpar
     out = M.classification(labels, first, unparsed=unparsed, labels=gold.classes, n_resamples=n_resamples, seed=seed)
     both = [k for k in range(len(ids)) if has["ab"][k] and has["ba"][k]]
     out.update({k: None for k in ("consistency", "prefer_first_rate", "prefer_second_rate")})
+    # With both orders the headline is JudgeLM's (the order given); the swap protocol has its own section.
+    out["headline_protocol"] = "ab" if both else "single order"
     if both:
         ab, ba = [orders["ab"][k] for k in both], [orders["ba"][k] for k in both]
-        cons = M.consistency(ab, ba, unparsed=unparsed)
+        cons = M.consistency(ab, ba, unparsed=unparsed)  # both_unparsed_rate: parse_counts' definition
         out.update({k: cons[k] for k in ("consistency", "prefer_first_rate", "prefer_second_rate")})
         out["position_bias"] = cons
         out["swap_protocol"] = M.classification([labels[k] for k in both], M.swap_combine(ab, ba), unparsed=unparsed,
                                                 labels=gold.classes, n_resamples=n_resamples, seed=seed)
-    out["parsing"] = _parsing(judge, ids)
+    out.update(_parsing(judge, ids))
     picks = [[orders[o][k] for o in ("ab", "ba") if has[o][k]] for k in range(len(ids))]
     bias = length_bias(gold, ids, picks, first, unparsed=unparsed, n_resamples=n_resamples, seed=seed)
     out.update(bias)
@@ -165,22 +164,22 @@ def _unparsed_score(policy: str, gold_score: float, score_range: tuple[float, fl
 
 
 def pointwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unparsed: str, n_resamples: int, seed: int) -> dict:
-    pred, kept, n_unparsed = [], [], 0
+    pred, kept, n_items_unparsed = [], [], 0
     for i in ids:
         scores = [v.score for vs in judge.verdicts[i].values() for v in vs if v.parse_ok and v.score is not None]
         if scores:  # repeated samples (self-consistency) are averaged
             pred.append(float(np.mean(scores)))
             kept.append(i)
             continue
-        n_unparsed += 1
+        n_items_unparsed += 1
         fill = _unparsed_score(unparsed, float(gold.labels[i].score), gold.score_range)
         if fill is not None:
             pred.append(fill)
             kept.append(i)
     labels = [gold.labels[i] for i in kept]
     g = [float(x.score) for x in labels]
-    out: dict = {"n": len(kept), "n_unparsed": n_unparsed, "unparsed_policy": unparsed,
-                 "parse_failure_rate": round(n_unparsed / len(ids), 6)}
+    out: dict = {"n": len(kept), "n_items_unparsed": n_items_unparsed, "unparsed_policy": unparsed,
+                 **_parsing(judge, ids)}
     if unparsed != "drop":
         out["unparsed_score"] = ("middle of the gold range" if unparsed == "tie" else "far end of the gold range")
     out.update(M.sample_correlations(g, pred, n_resamples=n_resamples, seed=seed))
@@ -193,7 +192,6 @@ def pointwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unpa
         out["group_level"] = {"by": "question", **M.group_correlations(g, pred, [x.question for x in labels])}
     if kept and all(x.category for x in labels):
         out["category_level"] = {"by": "category", **M.group_correlations(g, pred, [x.category for x in labels])}
-    out["parsing"] = _parsing(judge, ids)
     out["scatter"] = {"gold": g, "pred": pred}
     return out
 
@@ -252,7 +250,8 @@ def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, 
         report["gold_parsing"] = gold.teacher
     if len(judges) == 1:
         report.update({k: v for k, v in first.items() if k not in report})
-    else:
+    else:  # the top level repeats the first judge's headline, and says whose it is
+        report["headline_judge"] = judges[0].name
         report["judges"] = results
         report["between_judges"] = between_judges(judges, gold.labels, gold.mode, threshold)
     if out_dir:

@@ -81,18 +81,17 @@ def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed:
                    labels: Sequence[str] | None = None, n_resamples: int = 1000, seed: int = 0) -> dict:
     """Accuracy (= agreement), macro precision/recall/F1 over `labels` (default: the classes of
     `gold`, see `gold_classes`), confusion matrix, per-class counts, and bootstrap 95% CIs of the
-    four headline numbers. `parse_failure_rate` counts over the same items as `accuracy` (all of
-    them, before a `drop` policy removes the unparsed)."""
+    four headline numbers. `n_items_unparsed` counts the items whose prediction is unparsed (None),
+    all of them, before a `drop` policy removes them; the verdict-level `parse_failure_rate` is the
+    judge's (`judge.predictions.Predictions.parse_counts`), not this section's."""
     from sklearn.metrics import confusion_matrix
 
-    n_total = len(gold)
     labels = list(labels) if labels is not None else gold_classes(gold)
     gold, pred, n_unparsed = apply_unparsed(gold, pred, unparsed)
     g, p = np.array(gold, dtype=object), np.array(pred, dtype=object)
     names = ["accuracy", "precision", "recall", "f1"]
     if len(g) == 0:
-        return {"n": 0, **{k: None for k in names}, "n_unparsed": n_unparsed,
-                "parse_failure_rate": _num(n_unparsed / n_total) if n_total else None, "unparsed_policy": unparsed}
+        return {"n": 0, **{k: None for k in names}, "n_items_unparsed": n_unparsed, "unparsed_policy": unparsed}
     point = _classification_point(g, p, labels)
     ci = bootstrap_ci(lambda idx: _classification_point(g[idx], p[idx], labels), len(g), n_resamples=n_resamples, seed=seed)
     cols = LABELS + ([INVALID] if INVALID in pred else [])
@@ -101,8 +100,7 @@ def classification(gold: Sequence[str], pred: Sequence[str | None], *, unparsed:
         "n": len(g),
         **{name: _num(v) for name, v in zip(names, point)},
         "ci95": _ci_pairs(names, ci),
-        "n_unparsed": n_unparsed,
-        "parse_failure_rate": _num(n_unparsed / n_total),
+        "n_items_unparsed": n_unparsed,
         "unparsed_policy": unparsed,
         "macro_over": labels,
         "confusion_matrix": {"labels_gold": LABELS, "labels_pred": cols, "counts": matrix[: len(LABELS)].tolist()},
@@ -126,8 +124,10 @@ def consistency(ab: Sequence[str | None], ba: Sequence[str | None], *, unparsed:
     A pair with both orders unparsed is no evidence of consistency: it stays in `n` (unless the
     policy is `drop`), is neither consistent nor biased, and is counted as `n_both_unparsed`; so a
     judge that parses nothing has consistency 0, not 1. With one side unparsed the policy applies
-    (`tie`: it counts as a tie; `wrong`: never consistent)."""
+    (`tie`: it counts as a tie; `wrong`: never consistent). `both_unparsed_rate` is over every pair
+    given, whatever the policy: the same definition as `Predictions.parse_counts`."""
     pairs = list(zip(ab, ba))
+    n_given = len(pairs)
     n_unparsed = sum(a is None or b is None for a, b in pairs)
     n_both_unparsed = sum(a is None and b is None for a, b in pairs)
     if unparsed == "drop":
@@ -149,9 +149,9 @@ def consistency(ab: Sequence[str | None], ba: Sequence[str | None], *, unparsed:
     rate = (lambda k: _num(k / n)) if n else (lambda k: None)
     return {
         "n": n, "consistency": rate(same), "prefer_first_rate": rate(first), "prefer_second_rate": rate(second),
-        "delta_bias": rate(abs(first - second)), "total_bias": rate(first + second), "n_unparsed": n_unparsed,
-        "n_both_unparsed": n_both_unparsed,
-        "both_unparsed_rate": rate(n_both_unparsed) if unparsed != "drop" else (0.0 if n else None),
+        "delta_bias": rate(abs(first - second)), "total_bias": rate(first + second),
+        "n_pairs_with_unparsed": n_unparsed, "n_both_unparsed": n_both_unparsed,
+        "both_unparsed_rate": _num(n_both_unparsed / n_given) if n_given else None,
     }
 
 
@@ -197,7 +197,7 @@ def agreement(gold: Sequence[str], pred: Sequence[str | None], *, unparsed: str 
     gold, pred, n_unparsed = apply_unparsed(gold, pred, unparsed)
     hits = [g == p for g, p in zip(gold, pred)]
     r = rate_with_ci(hits, [1] * len(hits), n_resamples=n_resamples, seed=seed)
-    return {"n": len(hits), "agreement": r["rate"], "ci95": r["ci95"], "n_unparsed": n_unparsed}
+    return {"n": len(hits), "agreement": r["rate"], "ci95": r["ci95"], "n_items_unparsed": n_unparsed}
 
 
 def agreement_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: Sequence, *, unparsed: str = "tie",

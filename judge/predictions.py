@@ -27,6 +27,27 @@ class Predictions:
     def all(self) -> list[Verdict]:
         return [v for orders in self.verdicts.values() for vs in orders.values() for v in vs]
 
+    def parse_counts(self, ids: list[str], examples: int = 5) -> dict:
+        """Parse failures on the evaluated items, the one definition (DESIGN, Metrics) every section
+        repeats. Verdict level: `parse_failure_rate` = unparsed verdicts / every verdict the judge
+        gave (both orders and every sample counted). Item level, under names of their own:
+        `n_items_with_unparsed` (items with at least one unparsed verdict) and `both_unparsed_rate`
+        (of the items judged in both orders, those where no verdict of either order parsed)."""
+        verdicts = [v for i in ids for vs in self.verdicts[i].values() for v in vs]
+        failed = [v for v in verdicts if not v.parse_ok]
+        with_unparsed = sum(any(not v.parse_ok for vs in self.verdicts[i].values() for v in vs) for i in ids)
+        both = [i for i in ids if {"ab", "ba"} <= set(self.verdicts[i])]
+        both_unparsed = sum(not any(v.parse_ok for vs in self.verdicts[i].values() for v in vs) for i in both)
+        return {
+            "verdicts": len(verdicts), "unparsed": len(failed),
+            "parse_failure_rate": round(len(failed) / len(verdicts), 6) if verdicts else None,
+            "n_items": len(ids), "n_items_with_unparsed": with_unparsed,
+            "n_items_both_orders": len(both), "n_items_both_unparsed": both_unparsed,
+            "both_unparsed_rate": round(both_unparsed / len(both), 6) if both else None,
+            "examples": [{"id": v.id, "order": v.order, "error": v.error, "raw": (v.raw or "")[:300]}
+                         for v in failed[:examples]],
+        }
+
 
 def _prediction_row(row) -> Verdict:
     """A verdict row, or a bare `{id, winner}` / `{id, score}` row: a bare label is a parsed verdict."""

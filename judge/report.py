@@ -43,9 +43,27 @@ def _headline_table(m: dict, mode: str) -> list[str]:
     return _table(["metric", "value", "95% CI"], rows)
 
 
+def _protocol_lines(m: dict) -> list[str]:
+    """Which verdicts the headline numbers are (DESIGN, Metrics: both orders)."""
+    if m.get("headline_protocol") == "ab":
+        return ["Accuracy, precision, recall and F1 above are those of the `ab` verdicts (the order given, "
+                "JudgeLM's protocol; items judged only swapped count with their `ba` verdict). The swap protocol "
+                "(both orders, a conflict counts as tie, PandaLM) is below and in `swap_protocol`.", ""]
+    if m.get("headline_protocol"):
+        return ["Accuracy, precision, recall and F1 above are those of each item's one judged order.", ""]
+    return []
+
+
+def _unparsed_line(m: dict) -> str:
+    """The verdict-level count behind `parse_failure_rate` (every order and sample counted)."""
+    parsing = m.get("parsing") or {}
+    return (f"Unparsed verdicts: {m.get('n_unparsed', 0)} of {parsing.get('verdicts', 'n/a')} "
+            f"(parse failure rate {_fmt(m.get('parse_failure_rate'))})")
+
+
 def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
     out = [f"### {m.get('judge')}", "", f"Predictions: `{m.get('predictions')}`", ""]
-    out += _headline_table(m, mode) + [""]
+    out += _headline_table(m, mode) + [""] + _protocol_lines(m)
     if mode == "pairwise":
         bias = m.get("position_bias")
         if bias:
@@ -68,7 +86,8 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
             out += ["**Confusion matrix** (rows: gold, columns: predicted):", ""]
             out += _table(["gold \\ pred", *cm["labels_pred"]],
                           [[g, *row] for g, row in zip(cm["labels_gold"], cm["counts"])])
-            out += ["", f"Unparsed verdicts: {m.get('n_unparsed', 0)}, counted as `{m.get('unparsed_policy')}`. "
+            out += ["", f"{_unparsed_line(m)}; {m.get('n_items_unparsed', 0)} items have no headline verdict, "
+                    f"counted as `{m.get('unparsed_policy')}`. "
                     f"Macro averages over the gold file's classes: {', '.join(m.get('macro_over') or [])}.", ""]
         cal = m.get("calibration")
         if cal:
@@ -85,7 +104,8 @@ def _judge_section(m: dict, mode: str, plot_names: dict) -> list[str]:
         if m.get("mae") is not None:
             out += [f"Mean absolute error {_fmt(m['mae'])}; mean predicted {_fmt(m['mean_pred'])} vs gold {_fmt(m['mean_gold'])}.", ""]
         how = {"drop": "left out of the correlations"}.get(m.get("unparsed_policy"), f"scored as the {m.get('unparsed_score')}")
-        out += [f"Unparsed: {m.get('n_unparsed', 0)} items, {how} (`--unparsed {m.get('unparsed_policy')}`).", ""]
+        out += [f"{_unparsed_line(m)}; {m.get('n_items_unparsed', 0)} items have no parsed score, {how} "
+                f"(`--unparsed {m.get('unparsed_policy')}`).", ""]
     parsing = m.get("parsing") or {}
     if parsing.get("examples"):
         out += [f"**Parse failures**: {parsing['unparsed']} of {parsing['verdicts']} verdicts. First ones:", ""]

@@ -23,7 +23,7 @@ def test_unparsed_policies(policy, n, accuracy):
     gold, pred = ["1", "2", "tie", "1"], ["1", "1", None, "1"]
     out = M.classification(gold, pred, unparsed=policy, n_resamples=0)
     assert out["n"] == n and out["accuracy"] == pytest.approx(accuracy, abs=1e-6)
-    assert out["n_unparsed"] == 1 and out["parse_failure_rate"] == 0.25
+    assert out["n_items_unparsed"] == 1 and "parse_failure_rate" not in out  # verdict level: the judge's
 
 
 def test_consistency_and_position_bias_follow_judgelm():
@@ -111,7 +111,8 @@ def test_both_orders_unparsed_is_not_consistent():
     # one side unparsed follows the policy: a tie under `tie`, never consistent under `wrong`
     assert M.consistency(["tie", "1"], [None, None])["consistency"] == 0.5
     assert M.consistency(["tie", "1"], [None, None], unparsed="wrong")["consistency"] == 0.0
-    assert M.consistency(["1", None], ["1", None], unparsed="drop")["consistency"] == 1.0
+    dropped = M.consistency(["1", None], ["1", None], unparsed="drop")
+    assert dropped["consistency"] == 1.0 and dropped["both_unparsed_rate"] == 0.5  # a count, whatever the policy
 
 
 def test_prefer_longer_by_hand():
@@ -136,5 +137,5 @@ def test_rate_ci_resamples_items_and_brackets_the_rate():
 
 def test_agreement_by_group():
     out = M.agreement_by_group(["1", "2", "1", "tie"], ["1", None, "2", "tie"], ["a", "a", "b", "b"], n_resamples=0)
-    assert out == {"a": {"n": 2, "agreement": 0.5, "ci95": None, "n_unparsed": 1},
-                   "b": {"n": 2, "agreement": 0.5, "ci95": None, "n_unparsed": 0}}
+    assert out == {"a": {"n": 2, "agreement": 0.5, "ci95": None, "n_items_unparsed": 1},
+                   "b": {"n": 2, "agreement": 0.5, "ci95": None, "n_items_unparsed": 0}}

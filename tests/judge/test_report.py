@@ -24,7 +24,7 @@ def test_one_pairwise_judge_headline_bias_swap_confusion_failures_and_missing_id
         swap_protocol={"accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "n": 4,
                        "ci95": {"accuracy": [0.0, 1.0]}},
         confusion_matrix={"labels_gold": ["1", "2"], "labels_pred": ["1", "2", "tie"], "counts": [[2, 0, 1], [0, 1, 0]]},
-        n_unparsed=1, unparsed_policy="tie", macro_over=["1", "2"],
+        n_unparsed=1, n_items_unparsed=1, unparsed_policy="tie", macro_over=["1", "2"], headline_protocol="ab",
         parsing={"unparsed": 1, "verdicts": 8, "examples": [{"id": "q3", "order": "ba", "error": "no verdict",
                                                              "raw": "a | b\nc"}]},
         missing={"in_gold_not_pred": 1, "in_pred_not_gold": 0, "examples_gold_only": ["q5"], "examples_pred_only": []})
@@ -36,7 +36,9 @@ def test_one_pairwise_judge_headline_bias_swap_confusion_failures_and_missing_id
     assert "| 0.5000 | 0.7500 | 0.2500 | 0.5000 | 0.5000 | 1 | 4 |" in text  # position bias row
     assert "| 0.5000 [0.0000, 1.0000] | 0.5000 | 0.5000 | 0.5000 n/a | 4 |" in text  # swap protocol
     assert "| gold \\ pred | 1 | 2 | tie |" in text and "| 1 | 2 | 0 | 1 |" in text
-    assert "Unparsed verdicts: 1, counted as `tie`. Macro averages over the gold file's classes: 1, 2." in text
+    assert ("Unparsed verdicts: 1 of 8 (parse failure rate 0.2500); 1 items have no headline verdict, counted as "
+            "`tie`. Macro averages over the gold file's classes: 1, 2.") in text
+    assert "F1 above are those of the `ab` verdicts (the order given, JudgeLM's protocol" in text
     assert "| q3 | ba | no verdict | a \\| b c |" in text  # a reply's | is escaped, its newline cannot break the table
     assert "**Missing ids**: 1 gold items have no prediction (e.g. q5); 0 predictions have no gold label (e.g. -)" in text
 
@@ -58,12 +60,14 @@ def test_pointwise_correlations_groups_and_unparsed_policy():
     report = {"mode": "pointwise", "gold": "g.jsonl", "n_gold": 3, "bootstrap_resamples": 0, "judge": "j", "n": 3,
               "pearson": 0.9, "spearman": 0.8, "kendall": 0.7, "ci95": {}, "parse_failure_rate": 0.0,
               "system_level": {"pearson": 1.0, "spearman": 1.0, "kendall": 1.0, "n_systems": 2},
-              "mae": 0.5, "mean_pred": 3.0, "mean_gold": 3.5, "n_unparsed": 0, "unparsed_policy": "drop"}
+              "mae": 0.5, "mean_pred": 3.0, "mean_gold": 3.5, "n_unparsed": 0, "n_items_unparsed": 0,
+              "parsing": {"verdicts": 3, "unparsed": 0}, "unparsed_policy": "drop"}
     text = render_markdown(report, {})
     assert "| pearson | 0.9000 | n/a |" in text and "accuracy" not in text
     assert "**System level (per-model mean scores)**: Pearson 1.0000, Spearman 1.0000, Kendall 1.0000 (2 groups)." in text
     assert "Mean absolute error 0.5000; mean predicted 3.0000 vs gold 3.5000." in text
-    assert "Unparsed: 0 items, left out of the correlations (`--unparsed drop`)." in text
+    assert ("Unparsed verdicts: 0 of 3 (parse failure rate 0.0000); 0 items have no parsed score, left out of the "
+            "correlations (`--unparsed drop`).") in text
 
 
 def test_length_bias_that_could_not_be_measured_says_why():
