@@ -9,7 +9,9 @@ depend on: the input file's content, the template's text, the adapter's files, t
 flags that change a verdict. A rerun with the same state judges only what is missing; the final
 file is written atomically in item order, and its manifest keeps the state, so a rerun of a finished
 run does no work. A rerun whose input, template, adapter or flags changed is refused (`fresh` starts
-over). One run per output at a time (`OUT.lock`).
+over). A fresh run leaves the old OUT untouched until it replaces it; its resume state says it is
+fresh, so an interrupted fresh run is resumed by a rerun with or without --fresh (the old verdicts
+are never mixed in). One run per output at a time (`OUT.lock`).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class ScoreConfig:
     tensor_parallel_size: int = option(1, help="vllm backend: GPUs per model")
     max_model_len: int | None = option(None, help="vllm backend: context length")
     limit: int | None = option(None, help="score only the first N items")
-    fresh: bool = option(False, help="start over: drop a partial run and overwrite --out instead of resuming")
+    fresh: bool = option(False, help="start over: judge every item again; the old --out stays as it is until the new run "
+                                         "replaces it, and an interrupted fresh run resumes on a rerun")
     extra: dict = option(default_factory=dict, help="the backend's constructor arguments: vllm.LLM (e.g. "
                                                     "compilation_config: 0) or HFBackend (e.g. dtype: bfloat16)")
     ray_replicas: int | None = option(None, metavar="N", help=(
@@ -174,28 +177,34 @@ def _score(config: ScoreConfig, backend: Backend | None, items: list, template: 
            progress: bool) -> dict:
     log = AppendLog(out.with_name(out.name + ".partial"))
     state_path = out.with_name(out.name + ".partial.json")
-    if config.fresh:
+    state = resume_state(config, template)
+    partial = read_json(state_path) if state_path.exists() else None
+    # An interrupted --fresh run under these settings is resumed, with or without --fresh again: its
+    # partial is the new work; any other partial is what --fresh throws away.
+    fresh_partial = bool(partial and partial.get("fresh")) and all(partial.get(k) == v for k, v in state.items())
+    if config.fresh and not fresh_partial:
         log.remove()
         state_path.unlink(missing_ok=True)
-    state = resume_state(config, template)
+        partial = None
+    fresh = config.fresh or bool(partial and partial.get("fresh"))
     kept: dict[tuple[str, str], Verdict] = {}
-    if out.exists() and not config.fresh:
+    if out.exists() and not fresh:  # a fresh run leaves the old output as it is until it replaces it, unread
         manifest = _manifest_path(out)
         _check_state(read_json(manifest).get("resume") if manifest.exists() else None, state, str(out))
         kept.update(_read_verdicts(row for _, row in iter_json_rows(out)))
-    if state_path.exists():
-        _check_state(read_json(state_path), state, f"the partial run {log.path}")
+    if partial is not None:
+        _check_state(partial, state, f"the partial run {log.path}")
         kept.update(_read_verdicts(log.rows()))
     elif log.path.exists():
         _check_state(None, state, f"the partial run {log.path}")
     orders = orders_for(config.swap, template.mode)
     wanted = [(i.id, o) for i in items for o in orders]
     pending = [key for key in wanted if key not in kept]
-    if not pending and out.exists() and not state_path.exists() and len(kept) == len(wanted):
+    if not pending and out.exists() and not fresh and not state_path.exists() and len(kept) == len(wanted):
         return _counts(items, orders, [kept[k] for k in wanted], judged=0, elapsed=0.0)  # finished: nothing to do
     started, judged, executor = time.monotonic(), 0, {"executor": "process"}
     if pending:
-        write_json(state_path, state)
+        write_json(state_path, {**state, "fresh": True} if fresh else state)
         if config.ray_replicas:  # the same judging on N Ray actors; the log, state and order stay here
             from .scale import RayReplicas
 

@@ -187,6 +187,37 @@ def test_an_edited_input_is_refused_and_fresh_starts_over(tmp_path):
     assert len(fresh.calls) == 11 and counts["judged_now"] == 11 and len(read_verdicts(config.out)) == 11
 
 
+def prefers_bad(request):
+    return "2 9\nok" if prefers_good(request).startswith("9") else "9 2\nok"
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["same-input", "edited-input"])
+@pytest.mark.parametrize("again", [False, True], ids=["rerun", "rerun-fresh"])
+def test_an_interrupted_fresh_run_keeps_the_old_output_and_resumes(tmp_path, edited, again):
+    """--fresh judges again from the start: until it finishes, the old predictions stay as they were;
+    interrupted, the same command (or the command without --fresh) resumes the new work, never
+    deleting it and never mixing in the old verdicts."""
+    config = ScoreConfig(input=items_file(tmp_path), out=str(tmp_path / "pred.jsonl"), backend="hf", model="m",
+                         batch_size=2)
+    score(config, FakeBackend(prefers_good), progress=False)
+    old = (tmp_path / "pred.jsonl").read_bytes()
+    if edited:
+        items_file(tmp_path, 11)
+    fresh = ScoreConfig(**{**config.__dict__, "fresh": True})
+    with pytest.raises(BackendError, match=r"4 of \d+ verdicts are kept in .*pred.jsonl.partial: rerun the same command"):
+        score(fresh, DiesAfter(4), progress=False)
+    assert (tmp_path / "pred.jsonl").read_bytes() == old  # the old output is intact while the fresh run is unfinished
+    second = FakeBackend(prefers_bad)  # a judge that differs, so an old verdict mixed in would show
+    counts = score(fresh if again else config, second, progress=False)
+    n = 11 if edited else 10
+    assert (len(second.calls), counts["resumed"], counts["judged_now"]) == (n - 4, 4, n - 4)
+    verdicts = read_verdicts(config.out)
+    assert [v.id for v in verdicts] == [f"q{i}" for i in range(n)]
+    assert [v.winner for v in verdicts] == ["1"] * 4 + ["2"] * (n - 4)  # DiesAfter's 4, then the second judge's
+    assert not (tmp_path / "pred.jsonl.partial").exists()
+    assert score(config, FakeBackend(prefers_good), progress=False)["judged_now"] == 0  # finished: nothing to do
+
+
 def test_a_retrained_adapter_at_the_same_path_is_refused_mid_run_and_after(tmp_path):
     from judge.adapters import AdapterInfo, write_adapter_info
 
