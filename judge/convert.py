@@ -232,14 +232,14 @@ def convert_records(source_format: str, path: str, seed: int | None = None) -> l
 
 
 WHOLE_TABLE_FORMATS = ("table", "preference")  # read through judge.tables, with the columns named by flags
+SOURCES = [*IMPORTERS, *FILE_IMPORTERS, *WHOLE_TABLE_FORMATS]  # every `data convert --from` (and eval's --*-format)
 
 
 @dataclass
 class ConvertConfig:
     """`judgeforge data convert`'s settings (the CLI's flags are generated from these fields)."""
 
-    source_format: str = option(flag="--from", choices=[*IMPORTERS, *FILE_IMPORTERS, *WHOLE_TABLE_FORMATS],
-                                help="the source format")
+    source_format: str = option(flag="--from", choices=SOURCES, help="the source format")
     input: str = option(positional=True, metavar="IN", help="source file (JSON array or JSONL; table/preference also "
                                                             "CSV, TSV, Parquet or hf:NAME[:SPLIT])")
     out: str = option(help="output JSONL")
@@ -255,30 +255,35 @@ class ConvertConfig:
 
 def convert(source_format: str, path: str, out: str, *, fields: dict[str, str] | None = None,
             labels: dict[str, str] | None = None, seed: int | None = None) -> dict:
-    """`judgeforge data convert`: write the records as JSONL (atomically); returns counts. `fields`
-    (--field) and `labels` (--label) name the columns of `table`; `fields` and `seed` serve `preference`."""
+    """`judgeforge data convert`: write the records as JSONL (atomically); returns counts."""
     from .jsonl import write_jsonl
 
+    records = source_records(source_format, path, fields=fields, labels=labels, seed=seed)
+    count = write_jsonl(out, records)
+    labelled = sum(1 for r in records if getattr(r, "winner", None) is not None or getattr(r, "score", None) is not None)
+    return {"rows": count, "labelled": labelled, "out": out}
+
+
+def source_records(source_format: str, path: str, *, fields: dict[str, str] | None = None,
+                   labels: dict[str, str] | None = None, seed: int | None = None) -> list[Record]:
+    """Any of `SOURCES` read into records (in memory). `fields` (--field) and `labels` (--label) name
+    the columns of `table`; `fields` and `seed` serve `preference`, `seed` also `evalbiasbench`."""
     if source_format == "table":
         from .tables import table_items
 
         if seed is not None:
             raise ConfigError("--seed draws the answer positions of --from preference; a table keeps its own")
-        records = table_items(path, fields or {}, labels)
-    elif source_format == "preference":
+        return table_items(path, fields or {}, labels)
+    if source_format == "preference":
         from .preference import preference_items
 
         if labels:
             raise ConfigError("--label maps gold codes of --from table; a preference row's gold is its chosen answer")
-        records = preference_items(path, fields, seed=seed or 0)
-    else:
-        if seed is not None and source_format not in FILE_IMPORTERS:
-            raise ConfigError("--seed draws the answer positions of --from preference or evalbiasbench; "
-                              "other formats keep theirs")
-        if fields or labels:
-            raise ConfigError(f"--field and --label name the columns of --from table or preference; "
-                              f"--from {source_format} knows its columns")
-        records = convert_records(source_format, path, seed)
-    count = write_jsonl(out, records)
-    labelled = sum(1 for r in records if getattr(r, "winner", None) is not None or getattr(r, "score", None) is not None)
-    return {"rows": count, "labelled": labelled, "out": out}
+        return preference_items(path, fields, seed=seed or 0)
+    if seed is not None and source_format not in FILE_IMPORTERS:
+        raise ConfigError("--seed draws the answer positions of --from preference or evalbiasbench; "
+                          "other formats keep theirs")
+    if fields or labels:
+        raise ConfigError(f"--field and --label name the columns of --from table or preference; "
+                          f"--from {source_format} knows its columns")
+    return convert_records(source_format, path, seed)

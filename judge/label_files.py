@@ -4,19 +4,20 @@ it cannot give a right number."""
 
 from __future__ import annotations
 
-from .convert import IMPORTERS, convert_records
+from .convert import SOURCES, source_records
 from .errors import InputError
 from .jsonl import iter_json_rows
 from .records import RowError, Verdict
 
-FORMATS = ["jsonl", *IMPORTERS]  # what --gold-format / --pred-format accept
+FORMATS = ["jsonl", *SOURCES]  # what --gold-format / --pred-format accept: every `data convert` source
 
 
 def numbered_rows(path: str, fmt: str, parse_row) -> list[tuple[int, object]]:
     """(line, record) for every row of `path`: JSONL through `parse_row`, any other format through
-    its importer (numbered by row). An empty file is refused."""
+    its importer (numbered by record: a `table` or `preference` source with columns named as the
+    record fields, as `data convert` reads them without --field). An empty file is refused."""
     if fmt != "jsonl":
-        numbered = list(enumerate(convert_records(fmt, path), start=1))
+        numbered = list(enumerate(source_records(fmt, path), start=1))
     else:
         numbered = []
         for number, row in iter_json_rows(path):

@@ -41,3 +41,38 @@ def test_a_duplicate_is_refused_at_its_second_line():
     with pytest.raises(InputError) as e:
         refuse_duplicates(keyed, "pred.jsonl", describe_verdict_key)
     assert str(e.value) == "pred.jsonl:5: duplicate verdict for id 'x', order ab, sample 1 (first on line 2)"
+
+
+def _choices(parser, verb: str, flag: str) -> list[str]:
+    """The choices of `judgeforge VERB ... FLAG` as the CLI parses them."""
+    import argparse
+
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = verbs.choices[verb]
+    if verb == "data":
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices["convert"]
+    return list(next(a for a in sub._actions if flag in a.option_strings).choices)
+
+
+def test_eval_formats_are_every_data_convert_source():
+    from judge.cli import build_parser
+
+    parser = build_parser()
+    sources = _choices(parser, "data", "--from")
+    assert {"table", "preference", "evalbiasbench"} <= set(sources)
+    for flag in ("--gold-format", "--pred-format"):
+        assert _choices(parser, "eval", flag) == ["jsonl", *sources]
+
+
+def test_a_csv_table_is_a_gold_file(tmp_path, capsys):
+    from judge.cli import main
+
+    (tmp_path / "gold.csv").write_text("id,question,answer1,answer2,winner\nq1,Q?,yes,no,1\nq2,Q2?,a,bb,2\n")
+    (tmp_path / "pred.jsonl").write_text('{"id": "q1", "winner": "1"}\n{"id": "q2", "winner": "1"}\n')
+    code = main(["eval", "--pred", str(tmp_path / "pred.jsonl"), "--gold", str(tmp_path / "gold.csv"),
+                 "--gold-format", "table", "--out", str(tmp_path / "e"), "--bootstrap", "0", "--no-plots"])
+    assert code == 0, capsys.readouterr().err
+    import json
+
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["n"] == 2 and metrics["accuracy"] == 0.5
