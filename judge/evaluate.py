@@ -20,6 +20,7 @@ from .configfile import option
 from .errors import ConfigError
 from .gold import Gold, GoldSet, attach_items, load_gold
 from .label_files import FORMATS
+from .metrics_benchmarks import PROTOCOLS, check_protocol, protocol_metrics
 from .predictions import Predictions, check_matches, load_predictions
 from .records import Verdict
 from .templates import winner_from_scores
@@ -51,6 +52,13 @@ class EvalConfig:
     bootstrap: int = option(1000, help="bootstrap resamples for the 95% CIs (0: none)")
     seed: int = option(0, help="seed of the bootstrap resamples")
     no_plots: bool = option(False, help="skip the PNG plots")
+    protocol: str | None = option(None, choices=PROTOCOLS, help=(
+        "a benchmark's own rule beside the usual metrics (both orders): judgebench (its accuracy overall and per "
+        "category), evalbiasbench (accuracy, consistency and how often a verdict fell for the bias, per bias type)"))
+    card: bool = option(False, help="add a judge card: the first --pred's numbers next to the other judges', with "
+                                    "95% CIs, and what it fell for per bias group (report.md, metrics.json `card`)")
+    card_include: list[str] | None = option(None, action="extend", nargs="+", metavar="EVAL_DIR", help=(
+        "with --card: also put on the card the benchmarks of earlier `eval --card` runs (their output folders)"))
 
 
 # ---- per-judge metrics --------------------------------------------------------------------------
@@ -76,7 +84,7 @@ def _parsing(judge: Predictions, ids: list[str]) -> dict:
 
 
 def pairwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unparsed: str, threshold: float,
-                     n_resamples: int, seed: int) -> dict:
+                     n_resamples: int, seed: int, protocol: str | None = None) -> dict:
     orders = {o: [_winner(judge.verdicts[i][o], threshold) if o in judge.verdicts[i] else None for i in ids]
               for o in ("ab", "ba")}
     has = {o: [o in judge.verdicts[i] for i in ids] for o in ("ab", "ba")}
@@ -106,6 +114,10 @@ def pairwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unpar
     if any(categories):
         out["category_level"] = {"by": "category", "categories": M.agreement_by_group(
             labels, first, [c or "(none)" for c in categories], unparsed=unparsed, n_resamples=n_resamples, seed=seed)}
+    if protocol:  # a benchmark's own rule (judge.metrics_benchmarks), beside the usual metrics
+        has_both = [a and b for a, b in zip(has["ab"], has["ba"])]
+        out.update(protocol_metrics(protocol, labels, first, orders["ab"], orders["ba"], has_both, categories,
+                                    unparsed=unparsed, n_resamples=n_resamples, seed=seed))
     calibration = _calibration(judge, gold, ids)
     if calibration:
         out["calibration"] = calibration
@@ -196,7 +208,8 @@ def pointwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unpa
     return out
 
 
-def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold: float, n_resamples: int, seed: int) -> dict:
+def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold: float, n_resamples: int, seed: int,
+                  protocol: str | None = None) -> dict:
     """One judge against the gold: its metrics plus the ids found on one side only."""
     ids = check_matches(judge, gold)
     without_label = gold.unlabelled
@@ -204,7 +217,8 @@ def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold
     pred_only = [i for i in judge.verdicts if i not in gold.labels and i not in without_label]
     gold_only = [i for i in gold.labels if i not in judge.verdicts]
     if gold.mode == "pairwise":
-        m = pairwise_metrics(judge, gold, ids, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed)
+        m = pairwise_metrics(judge, gold, ids, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed,
+                             protocol=protocol)
     else:
         m = pointwise_metrics(judge, gold, ids, unparsed=unparsed, n_resamples=n_resamples, seed=seed)
     m["missing"] = {
@@ -223,7 +237,8 @@ def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold
 # ---- the verb -----------------------------------------------------------------------------------
 def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, *, pred_format: str = "jsonl",
              gold_format: str = "jsonl", items_path: str | None = None, unparsed: str = "tie", threshold: float = 0.0,
-             n_resamples: int = 1000, seed: int = 0, plots: bool = True) -> dict:
+             n_resamples: int = 1000, seed: int = 0, plots: bool = True, protocol: str | None = None,
+             card: bool = False, card_include: list[str] | None = None) -> dict:
     """Evaluate one or several judges against gold; write metrics.json, report.md and PNGs to `out_dir`.
 
     With several prediction files the top level holds the first judge's headline, `judges` holds
@@ -233,10 +248,12 @@ def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, 
     gold = load_gold(gold_path, gold_format)
     if items_path:
         attach_items(gold, items_path)
+    if protocol:
+        check_protocol(protocol, gold)
     judges = [load_predictions(p, pred_format) for p in pred_paths]
     _dedupe_names(judges)
-    results = {j.name: judge_metrics(j, gold, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed)
-               for j in judges}
+    results = {j.name: judge_metrics(j, gold, unparsed=unparsed, threshold=threshold, n_resamples=n_resamples, seed=seed,
+                                     protocol=protocol) for j in judges}
     headline_keys = HEADLINE_PAIRWISE if gold.mode == "pairwise" else HEADLINE_POINTWISE
     first = results[judges[0].name]
     report = {k: first.get(k) for k in headline_keys}
@@ -254,6 +271,12 @@ def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, 
         report["headline_judge"] = judges[0].name
         report["judges"] = results
         report["between_judges"] = between_judges(judges, gold.labels, gold.mode, threshold)
+    if protocol:
+        report["protocol"] = protocol
+    if card or card_include:
+        from .card import judge_card
+
+        report["card"] = judge_card(report, card_include or [])
     if out_dir:
         from .report import write_report
 

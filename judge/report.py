@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from .jsonl import atomic_open, write_json
+from .report_benchmarks import benchmark_lines
 
 
 def _fmt(x, digits: int = 4) -> str:
@@ -176,6 +177,7 @@ def render_markdown(report: dict, plot_files: dict[str, dict]) -> str:
              f"Gold: `{report['gold']}` ({report['n_gold']} labelled items, {mode}). "
              f"Bootstrap CIs: {report['bootstrap_resamples']} resamples.", ""]
     lines += _gold_lines(report)
+    lines += benchmark_lines(report)  # --protocol's tables and the --card (judge.report_benchmarks)
     if len(judges) > 1:
         lines += ["## Judges side by side", ""]
         if mode == "pairwise":

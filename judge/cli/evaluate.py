@@ -12,7 +12,8 @@ def cmd_eval(args) -> int:
     report = evaluate(config.pred, config.gold, config.out, pred_format=config.pred_format,
                       gold_format=config.gold_format, items_path=config.items, unparsed=config.unparsed,
                       threshold=config.threshold, n_resamples=config.bootstrap, seed=config.seed,
-                      plots=not config.no_plots)
+                      plots=not config.no_plots, protocol=config.protocol, card=config.card,
+                      card_include=config.card_include)
     print_summary(report)
     print(f"metrics: {config.out}/metrics.json  report: {config.out}/report.md")
     return 0
