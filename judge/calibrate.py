@@ -33,7 +33,7 @@ from .confidence import HALF_POINT, confidence
 from .configfile import option
 from .errors import ConfigError, InputError
 from .gold import load_gold
-from .jsonl import atomic_open, write_json
+from .jsonl import atomic_open, read_json, write_json
 from .label_files import FORMATS as GOLD_FORMATS
 from .predictions import load_predictions
 from .templates import get_template
@@ -146,9 +146,22 @@ def calibration_set(pred: str, gold: str, gold_format: str = "jsonl") -> dict:
         ids.append(item_id)
     if not ids:
         raise InputError(f"none of the predicted items has a {template.mode} gold label in {gold}", pred)
-    return {"ids": ids, "confidence": conf, "agree": agree, "judge": name, "template": template.key,
+    return {"ids": ids, "confidence": conf, "agree": agree, "judge": name, "fingerprint": recorded_fingerprint(pred),
+            "template": template.key,
             "template_hash": template_hash, "mode": template.mode, "swap": orders.pop() == ("ab", "ba"),
             "no_gold": len(judge.verdicts) - len(ids), "gold_not_scored": len(set(labels) - set(judge.verdicts))}
+
+
+def recorded_fingerprint(pred: str) -> dict | None:
+    """The fingerprint of the judge that wrote `pred`, from score's manifest beside it (None without
+    one: a cascade from such predictions is refused at score time, as its judge is unknown)."""
+    from .score import judge_fingerprint
+
+    manifest = Path(pred).with_name(f"{Path(pred).stem}.manifest.json")
+    run = read_json(manifest) if manifest.is_file() else None
+    if not (isinstance(run, dict) and run.get("stage") == "score" and isinstance(run.get("resume"), dict)):
+        return None
+    return judge_fingerprint(run["resume"])
 
 
 def agrees(verdict, truth) -> bool:
@@ -181,7 +194,8 @@ def calibrate(pred: str, gold: str, *, target: float, risk: float, out: str, gol
     data = calibration_set(pred, gold, gold_format)
     result = search_threshold(data["confidence"], data["agree"], target, risk)
     cascade = {
-        "judge": data["judge"], "template": data["template"], "template_hash": data["template_hash"],
+        "judge": data["judge"], "fingerprint": data["fingerprint"],
+        "template": data["template"], "template_hash": data["template_hash"],
         "mode": data["mode"], "swap": data["swap"],
         **{k: result[k] for k in ("target_agreement", "risk", "met", "threshold", "coverage", "agreement",
                                   "agreement_lower_bound", "n", "n_accepted")},

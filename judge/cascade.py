@@ -12,8 +12,10 @@ through `distill` itself (the same cached, costed, retrying client, so a rerun n
                               the teacher would have cost
 
 A cascade file holds only for the judge, template and answer orders it was calibrated with:
-anything else is refused before a call is made (the judge's name, known only from its verdicts,
-before any call to the teacher).
+anything else is refused before a call is made. The judge is known by its fingerprint (model,
+adapter files' content, backend, template, mode: `judge.score.judge_fingerprint`), recorded by
+`calibrate` from score's manifest, not by its name (every trained adapter is called `adapter`);
+the name, known only from its verdicts, is checked too, before any call to the teacher.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .manifest import write_manifest
 from .pricing import PriceTable, estimate_tokens
 from .records import Verdict, from_row, to_row
 from .runlock import RunLock
-from .score import ScoreConfig, resolve_template, score
+from .score import ScoreConfig, changed_settings, judge_fingerprint, resolve_template, resume_state, score
 from .templates import Template
 
 CASCADE_FIELDS = ("judge", "template", "template_hash", "mode", "swap", "threshold", "met")
@@ -78,6 +80,22 @@ def check_cascade(cascade: dict, path: str, template: Template, swap: bool) -> N
                           f"depends on it: run with{'' if cascade['swap'] else 'out'} --swap, or calibrate again")
 
 
+def check_judge(cascade: dict, path: str, config: ScoreConfig, template: Template) -> None:
+    """Refuse a cascade calibrated on another judge: another model, adapter (by its files' content),
+    backend, template or mode, whatever it is called. Its threshold says nothing about this judge."""
+    recorded = cascade.get("fingerprint")
+    how = ("score this judge's calibration set with --mode logprob, then judgeforge calibrate on those "
+           "predictions, and use the cascade file it writes")
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{path} has no record of the judge it was calibrated on (calibrated on predictions without "
+                          f"score's manifest, or by an older judgeforge), so it cannot be checked against this one: "
+                          f"recalibrate: {how}")
+    changed = changed_settings(recorded, judge_fingerprint(resume_state(config, template)))
+    if changed:
+        raise ConfigError(f"{path} was calibrated for another judge (changed: {', '.join(changed)}); its threshold "
+                          f"does not hold for this one: recalibrate: {how}")
+
+
 def run_cascade(config: ScoreConfig, cascade_config: CascadeConfig, backend=None, *, progress: bool = True) -> dict:
     """Score `config.input` with the local judge, escalate its unsure items to the teacher, write
     the final decisions to `config.out`; returns the summary also kept in the manifest.
@@ -90,6 +108,7 @@ def run_cascade(config: ScoreConfig, cascade_config: CascadeConfig, backend=None
         raise InputError("no items to score", config.input)
     template = resolve_template(config, items)
     check_cascade(cascade, cascade_config.cascade, template, config.swap)
+    check_judge(cascade, cascade_config.cascade, config, template)
     teacher_template = choose_template(template.mode, explicit=cascade_config.teacher_template, fallback=template.key,
                                        context=f", the local judge's {template.name} is {template.mode}: "
                                                f"--teacher-template must be a {template.mode} template")
@@ -104,7 +123,7 @@ def run_cascade(config: ScoreConfig, cascade_config: CascadeConfig, backend=None
         if judges != {cascade["judge"]}:
             raise ConfigError(f"{cascade_config.cascade} was calibrated for judge {cascade['judge']!r}, but these "
                               f"verdicts ({local_out}) come from {', '.join(map(repr, sorted(judges)))}: calibrate this "
-                              f"judge first, or give it that name with --name")
+                              f"judge first (judgeforge calibrate on its predictions)")
         threshold = float(cascade["threshold"])
         try:
             sure = {item.id: confidence(local[item.id]) for item in items}

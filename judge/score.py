@@ -137,12 +137,27 @@ def resume_state(config: ScoreConfig, template: Template) -> dict:
     }
 
 
+# Who the judge is, as a cascade's calibration holds only for it: not its name (every trained
+# adapter is called `adapter`), but what makes its verdicts and their confidence.
+FINGERPRINT = ("backend", "model", "adapter", "template", "template_hash", "mode")
+
+
+def judge_fingerprint(state: dict) -> dict:
+    """The judge's fingerprint out of a resume state (score's manifest keeps it under `resume`)."""
+    return {k: state.get(k) for k in FINGERPRINT}
+
+
+def changed_settings(recorded: dict, current: dict) -> list[str]:
+    """What differs between two resume states (or fingerprints), in words."""
+    return [_WHAT.get(k, f"--{k.replace('_', '-')}") for k in current if recorded.get(k) != current[k]]
+
+
 def _check_state(recorded: dict | None, state: dict, what: str) -> None:
     """Refuse to add to verdicts judged under another state, naming what changed."""
     if recorded is None:
         raise ConfigError(f"{what} has no record of how it was judged; rerun with --fresh to judge again from the "
                           f"start, or choose another --out")
-    changed = [_WHAT.get(k, f"--{k.replace('_', '-')}") for k in state if recorded.get(k) != state[k]]
+    changed = changed_settings(recorded, state)
     if changed:
         raise ConfigError(f"{what} was judged with other settings (changed: {', '.join(changed)}); rerun with --fresh "
                           f"to judge again from the start, or choose another --out")

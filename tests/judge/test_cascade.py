@@ -217,3 +217,44 @@ def test_eval_puts_local_cascade_and_teacher_side_by_side(judges, calibration, t
     assert by_file[str(preds[1])]["accuracy"] > by_file[str(preds[0])]["accuracy"]
     printed = capsys.readouterr().out
     assert "escalated to the teacher" in printed and f"{summary['share_escalated']:.1%}" in printed
+
+
+def test_a_cascade_calibrated_on_one_judge_is_refused_for_another_of_the_same_name(judges, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """Every trained adapter is called `adapter`: a threshold calibrated on one must not be applied to
+    another (a sure-and-wrong judge would escalate nothing). The cascade records the judge's
+    fingerprint (model, adapter files, backend, template, mode) and refuses any other before a call."""
+    from judge.calibrate import calibrate
+    from judge.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    local, teacher = judges
+    right, wrong = tmp_path / "right" / "adapter", tmp_path / "wrong" / "adapter"
+    for folder, weights in ((right, "trained on the right labels"), (wrong, "trained on flipped labels")):
+        folder.mkdir(parents=True)
+        (folder / "adapter_model.safetensors").write_text(weights)
+    make_items(tmp_path / "cal.jsonl", "c", 40, seed=1)
+    score(local_config(local, tmp_path / "cal.jsonl", tmp_path / "cal-pred.jsonl", adapter=str(right)), progress=False)
+    cascade = calibrate(str(tmp_path / "cal-pred.jsonl"), str(tmp_path / "cal.jsonl"), target=0.9, risk=0.1,
+                        out=str(tmp_path / "cascade.json"), plot=False)
+    assert cascade["judge"] == "adapter" and cascade["fingerprint"]["backend"] == "openai"
+    make_items(tmp_path / "test.jsonl", "w", 6, seed=4)
+    (tmp_path / "prices.yaml").write_text(f"{TEACHER}: {{input: 10.0, output: 30.0}}\n")
+    argv = ["score", "--input", str(tmp_path / "test.jsonl"), "--backend", "openai", "--model", "local-judge",
+            "--base-url", local.base_url, "--template", "pandalm", "--swap", "--mode", "logprob",
+            "--out", str(tmp_path / "pred.jsonl"), "--cascade", str(tmp_path / "cascade.json"),
+            "--teacher-model", TEACHER, "--teacher-base-url", teacher.base_url, "--prices", str(tmp_path / "prices.yaml")]
+    before = local.requests, teacher.stats()["requests"]
+    capsys.readouterr()
+    assert main([*argv, "--adapter", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "cascade.json was calibrated for another judge (changed: the adapter's files)" in err
+    assert "judgeforge calibrate" in err and "--name" not in err and "Traceback" not in err
+    assert (local.requests, teacher.stats()["requests"]) == before  # refused before any call
+    assert main([*argv, "--adapter", str(right)]) == 0  # the judge it was calibrated on
+    # a cascade calibrated on predictions with no record of their judge (no score manifest) is refused too
+    (tmp_path / "cal-pred.manifest.json").unlink()
+    calibrate(str(tmp_path / "cal-pred.jsonl"), str(tmp_path / "cal.jsonl"), target=0.9, risk=0.1,
+              out=str(tmp_path / "cascade.json"), plot=False)
+    assert main([*argv, "--adapter", str(right), "--fresh"]) == 2
+    assert "no record of the judge it was calibrated on" in capsys.readouterr().err
