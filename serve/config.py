@@ -39,6 +39,14 @@ class ServeConfig:
     engine_log: str | None = option(None, help="vLLM's log file (default: a temporary file, named at start)")
     max_body_mb: float = option(16.0, help="request body limit in MiB: 413 above")
     max_in_flight: int = option(256, help="POST requests worked on at once: 503 with Retry-After above")
+    reward_mode: str = option("logprob", choices=("full", "verdict", "logprob"), help=(
+        "POST /get_reward's judging mode (logprob: the expected grade, a smooth reward)"))
+    reward_kind: str = option("pointwise", choices=("pointwise", "pairwise"), help=(
+        "/get_reward: grade each completion (pointwise) or compare it with its label (pairwise: P(win) + P(tie)/2)"))
+    reward_judge: str | None = option(None, help="/get_reward's judge (default: the first)")
+    reward_template: str | None = option(None, help="/get_reward's template (default: the judge's own for the kind)")
+    reward_unparsed: float | None = option(None, metavar="VALUE", help=(
+        "/get_reward's reward for a judgment without a grade (default: none, such a request is refused with 422)"))
 
     def __post_init__(self):
         if not self.base and not self.upstream:

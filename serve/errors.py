@@ -25,7 +25,8 @@ log = logging.getLogger("judgeforge.serve")
 
 ERROR_TYPES = {
     400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
-    405: "MethodNotAllowedError", 413: "RequestTooLargeError", 422: "ValidationError", 500: "InternalServerError",
+    405: "MethodNotAllowedError", 408: "RequestTimeoutError", 413: "RequestTooLargeError",
+    415: "UnsupportedMediaTypeError", 422: "ValidationError", 500: "InternalServerError",
     503: "ServiceUnavailableError", 504: "TimeoutError",
 }
 
@@ -40,8 +41,8 @@ class ApiError(JudgeforgeError):
         self.message, self.param = message, param
 
 
-class Unauthorized(ApiError):
-    status = 401
+class BadRequest(ApiError):
+    status = 400
 
 
 class Invalid(ApiError):
@@ -132,8 +133,7 @@ def install(app: FastAPI) -> None:
         status, message, param = classify(exc)
         if isinstance(exc, engine_errors):
             log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return envelope(status, message, param, headers)
+        return envelope(status, message, param)
 
     # Starlette picks the handler by the exception's class; Exception's runs in its outermost
     # middleware, which answers and then re-raises so the server log gets the traceback.

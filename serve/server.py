@@ -93,6 +93,7 @@ def serve(config: ServeConfig) -> None:
     import uvicorn
 
     from .app import create_app
+    from .reward import RewardSettings
 
     if config.host not in LOOPBACK and not config.api_key:
         log.warning("binding %s without --api-key: anyone who can reach this port can use the judge", config.host)
@@ -122,7 +123,9 @@ def serve(config: ServeConfig) -> None:
 
         app = create_app(Upstream(url, key, timeout=config.timeout, alive=alive), judges, api_key=config.api_key,
                          tokenizer=length_check_tokenizer(source) if context else None, limits=limits, host=config.host,
-                         on_engine_exit=stop_serving)
+                         on_engine_exit=stop_serving,
+                         reward=RewardSettings(config.reward_mode, config.reward_kind, config.reward_judge,
+                                               config.reward_template, config.reward_unparsed))
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, timeout_graceful_shutdown=30,
                                                log_level=os.environ.get("JUDGEFORGE_LOG_LEVEL", "info")))
         server.run()

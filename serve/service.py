@@ -69,7 +69,7 @@ class JudgeService:
     def close(self) -> None:
         self.rendering.shutdown(wait=False, cancel_futures=True)
 
-    async def _off_loop(self, work, *args):
+    async def off_loop(self, work, *args):
         return await asyncio.get_running_loop().run_in_executor(self.rendering, work, *args)
 
     def judge_for(self, name: str | None) -> Judge:
@@ -96,7 +96,7 @@ class JudgeService:
         item = (PairItem(id=body.id or "request", answer1=body.answer1, answer2=body.answer2, **fields) if pairwise
                 else SingleItem(id=body.id or "request", answer=body.answer, **fields))
         orders = orders_for(pairwise and body.swap, template.mode)
-        requests = [self._fit(request_for(template, item, order, params, judge.name), template.verdict_max_tokens, where)
+        requests = [self.fit(request_for(template, item, order, params, judge.name), template.verdict_max_tokens, where)
                     for order in orders]
         return EngineJob(body, judge, template, item.id, orders, requests)
 
@@ -114,17 +114,17 @@ class JudgeService:
                                  usage=_usage([verdict.usage]))
 
     async def judge(self, body: PairwiseRequest | PointwiseRequest) -> PairwiseResponse | PointwiseResponse:
-        return await self.run(await self._off_loop(self.build_job, body))
+        return await self.run(await self.off_loop(self.build_job, body))
 
     async def batch(self, body: BatchRequest) -> BatchResponse:
         if len(body.items) > self.limits.max_batch:
             raise TooLarge(f"the batch has {len(body.items)} items; this server takes at most {self.limits.max_batch} "
                            f"per request", "items")
-        jobs = await self._off_loop(lambda: [self.build_job(item, f"items[{i}].") for i, item in enumerate(body.items)])
+        jobs = await self.off_loop(lambda: [self.build_job(item, f"items[{i}].") for i, item in enumerate(body.items)])
         results = await asyncio.gather(*(self.run(job) for job in jobs))
         return BatchResponse(results=list(results), usage=_usage([r.usage.model_dump() for r in results]))
 
-    def _fit(self, request: Request, minimum: int, where: str) -> Request:
+    def fit(self, request: Request, minimum: int, where: str) -> Request:
         """Refuse a prompt that leaves under `minimum` tokens of context; cut the reply budget to the room."""
         context = self.limits.max_model_len
         if self.tokenizer is None or not context:

@@ -247,6 +247,33 @@ def test_openai_routes_are_forwarded_with_the_engines_key(api, engine):
     assert "".join(json.loads(c)["choices"][0]["delta"]["content"] for c in chunks[:-1]).startswith("9 2")
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_forwarded_requests_may_only_name_a_served_judge(engine, tmp_path, path):
+    body = CHAT if "chat" in path else {"model": "base", "prompt": "hi"}
+    with make_client(engine, adapters={"mine": judge_adapter(tmp_path)}) as client:
+        for model in ("gpt-4o", "", 7, "base/../x"):
+            error = assert_error(client.post(path, json={**body, "model": model}, headers=AUTH), 404, "model")
+            assert "base, mine" in error["message"]
+        missing = {k: v for k, v in body.items() if k != "model"}
+        assert "base, mine" in assert_error(client.post(path, json=missing, headers=AUTH), 422, "model")["message"]
+        assert "JSON" in assert_error(client.post(path, content=b"{not json", headers=AUTH), 400)["message"]
+        assert_error(client.post(path, json=["base"], headers=AUTH), 422)
+        assert engine.bodies == []
+        assert client.post(path, json={**body, "model": "mine"}, headers=AUTH).status_code == 200
+    assert [b["model"] for b in engine.bodies] == ["mine"]
+
+
+def test_an_openai_client_uses_the_forwarded_route(engine):
+    import openai
+
+    with make_client(engine) as client:
+        sdk = openai.OpenAI(base_url="http://localhost/v1", api_key=KEY, http_client=client, max_retries=0)
+        reply = sdk.chat.completions.create(model="base", messages=CHAT["messages"])
+        assert reply.choices[0].message.content.startswith("9 2")
+        with pytest.raises(openai.NotFoundError, match="base"):
+            sdk.chat.completions.create(model="gpt-4o", messages=CHAT["messages"])
+
+
 def test_the_engine_sees_its_own_key_never_the_clients(engine):
     seen = []
 

@@ -1,14 +1,20 @@
 """What the judge API refuses before doing any work, and that one large or slow request cannot stall
-`/health` or the others: the body limit, the in-flight limit, tokenization off the event loop, the
-Host check (DNS rebinding) without an API key, and the upstream key that is not forwarded."""
+`/health` or the others: the body limit, the in-flight limit (only requests being worked on count:
+not sockets without the key, nor bodies still arriving, which have a deadline), tokenization off the
+event loop, without an API key the Host check (DNS rebinding), non-JSON bodies and foreign Origins
+(cross-site requests), and the upstream key that is not forwarded."""
 
 import json
+import socket
 import threading
 import time
+from contextlib import contextmanager
 
+import httpx
 import pytest
+import uvicorn
 from fake_engine import KEY, FakeEngine, engine, make_client  # noqa: F401 (engine: a fixture)
-from test_app import AUTH, PAIR, assert_error
+from test_app import AUTH, CHAT, PAIR, assert_error
 
 from judge.cli import main
 from serve.service import Limits
@@ -120,3 +126,129 @@ def test_the_limits_are_flags(served_config):
     config = served_config("--max-body-mb", "2", "--max-in-flight", "8")
     assert (config.max_body_mb, config.max_in_flight) == (2.0, 8)
     assert (served_config().max_body_mb, served_config().max_in_flight) == (16.0, 256)
+
+
+@contextmanager
+def listening(app):
+    """`app` served by uvicorn on 127.0.0.1 in a thread (slow sockets need a real socket); yields its port."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def slow_post(port: int, headers: dict, declared: int = 1000) -> socket.socket:
+    """A POST that sends its headers and the first bytes of a `declared`-byte body, then nothing more."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    lines = [f"POST /v1/judge/pairwise HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+             f"Content-Length: {declared}", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"question": ')
+    return sock
+
+
+def answer(sock: socket.socket, wait: float) -> tuple[int | None, dict | None]:
+    """(status, JSON body) of the response on `sock`, or (None, None) if none came within `wait` seconds."""
+    sock.settimeout(wait)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except TimeoutError:
+        if not data:
+            return None, None
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _length(data: bytes) -> int:
+    head = data.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+    return next((int(line.split(":")[1]) for line in head.split("\r\n") if line.startswith("content-length:")), 0)
+
+
+def test_sockets_without_the_key_hold_no_slot(engine):
+    """Two idle sockets without a key must not keep an authorised request out of --max-in-flight 2."""
+    with listening(make_client(engine, limits=Limits(max_in_flight=2)).app) as port:
+        idle = [slow_post(port, {}) for _ in range(2)]
+        try:
+            time.sleep(0.3)  # both are inside the server, waiting to send the rest of their bodies
+            judged = httpx.post(f"http://127.0.0.1:{port}/v1/judge/pairwise", json=PAIR, headers=AUTH, timeout=30)
+            assert judged.status_code == 200, judged.text
+            for sock in idle:  # refused at once, without waiting for their bodies
+                status, body = answer(sock, 1)
+                assert status == 401 and body["error"]["code"] == 401
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+@pytest.mark.parametrize("api_key", [KEY, None])
+def test_a_body_sent_too_slowly_is_408_and_holds_no_slot_while_it_comes(engine, api_key):
+    headers = AUTH if api_key else {}
+    with listening(make_client(engine, api_key=api_key, limits=Limits(max_in_flight=2, body_timeout=1.5)).app) as port:
+        slow = [slow_post(port, headers) for _ in range(2)]
+        try:
+            time.sleep(0.3)  # both are inside the server, sending their bodies
+            judged = httpx.post(f"http://127.0.0.1:{port}/v1/judge/pairwise", json=PAIR, headers=headers, timeout=30)
+            assert judged.status_code == 200, judged.text
+            for sock in slow:
+                status, body = answer(sock, 10)
+                assert status == 408 and "--body-timeout" in body["error"]["message"]
+                assert set(body["error"]) == {"message", "type", "param", "code"}
+        finally:
+            for sock in slow:
+                sock.close()
+    assert len(engine.bodies) == 1
+
+
+def test_the_body_timeout_is_a_flag(served_config):
+    assert served_config("--body-timeout", "5").body_timeout == 5.0
+    assert served_config().body_timeout == 30.0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                                          None])
+def test_without_a_key_a_body_that_is_not_json_is_415(engine, content_type):
+    """A web page's "simple" cross-site POST (no preflight) carries one of these types, or none."""
+    headers = {"content-type": content_type} if content_type else {}
+    with make_client(engine, api_key=None) as client:
+        for path in ("/v1/judge/pairwise", "/v1/chat/completions"):
+            body = json.dumps(CHAT if "chat" in path else PAIR).encode()
+            error = assert_error(client.post(path, content=body, headers=headers), 415)
+            assert "application/json" in error["message"]
+        assert client.post("/v1/judge/pairwise", content=json.dumps(PAIR),
+                           headers={"content-type": "application/json; charset=utf-8"}).status_code == 200
+    assert len(engine.bodies) == 1  # only the JSON one reached the engine
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://evil.example:8000", "null",
+                                    "http://127.0.0.1.evil.example"])
+def test_without_a_key_a_foreign_origin_is_403(engine, origin):
+    with make_client(engine, api_key=None) as client:
+        for path, body in (("/v1/judge/pairwise", PAIR), ("/v1/chat/completions", CHAT)):
+            error = assert_error(client.post(path, json=body, headers={"origin": origin}), 403)
+            assert origin in error["message"] and "--api-key" in error["message"]
+    assert engine.bodies == []
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:5173", "http://127.0.0.1:8000", "http://[::1]:3000"])
+def test_without_a_key_a_local_origin_is_answered(engine, origin):
+    with make_client(engine, api_key=None) as client:
+        assert client.post("/v1/judge/pairwise", json=PAIR, headers={"origin": origin}).status_code == 200
+
+
+def test_with_a_key_the_key_is_what_protects(engine):
+    with make_client(engine) as client:
+        headers = {**AUTH, "origin": "https://tool.example", "content-type": "text/plain"}
+        assert client.post("/v1/chat/completions", content=json.dumps(CHAT), headers=headers).status_code == 200
+        assert_error(client.post("/v1/chat/completions", json=CHAT, headers={"origin": "https://tool.example"}), 401)
