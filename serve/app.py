@@ -3,34 +3,35 @@
 clients and generic OpenAI clients alike. OpenAPI docs at `/docs`.
 
 `create_app` takes the engine as an `Upstream`, so tests run the real app against a fake engine.
-Bearer auth (when an API key is set) guards every route but `/health`; without a key, only requests
-addressed to this machine's own names are answered (`bounds`). When the engine is a child process
+Bearer auth (when an API key is set) guards every route but `/health` and the docs; without a key,
+only JSON requests addressed to this machine's own names, from no page or a local one, are answered
+(`bounds`, which checks all this before a request holds an in-flight slot). The forwarded routes
+take only the served judges as `model`. When the engine is a child process
 of ours and it dies, `on_engine_exit` is called (the server then stops, see `serve.server`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import json
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from judge import __version__
 
 from . import errors
 from .bounds import Bounds, allowed_hosts
-from .errors import EngineUnavailable, Unauthorized
+from .errors import BadRequest, EngineUnavailable, Invalid, NotFound
 from .judges import Judge
 from .protocol import (BatchRequest, BatchResponse, ErrorResponse, Health, JudgeCard, JudgeList, PairwiseRequest,
                        PairwiseResponse, PointwiseRequest, PointwiseResponse)
-from .reward import RewardSettings, add_reward_route
 from .service import JudgeService, Limits
 from .upstream import Upstream
 
 _ERRORS = {status: {"model": ErrorResponse, "description": kind} for status, kind in errors.ERROR_TYPES.items()
-           if status in (400, 401, 403, 404, 413, 422, 500, 503, 504)}
+           if status in (400, 401, 403, 404, 408, 413, 415, 422, 500, 503, 504)}
 ENGINE_POLL_S = 1.0
 
 
@@ -43,8 +44,7 @@ async def watch_engine(alive, on_exit, interval: float = ENGINE_POLL_S) -> None:
 
 
 def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None = None, tokenizer=None,
-               limits: Limits = Limits(), host: str = "127.0.0.1", on_engine_exit=None,
-               reward: RewardSettings = RewardSettings()) -> FastAPI:
+               limits: Limits = Limits(), host: str = "127.0.0.1", on_engine_exit=None) -> FastAPI:
     state: dict = {}
 
     @asynccontextmanager
@@ -65,14 +65,14 @@ def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None =
                   description="Local LLM judges behind vLLM: pairwise and pointwise verdicts, swap checks, "
                               "structured verdicts and verdict-token probabilities.")
     errors.install(app)
+    open_paths = frozenset(p for p in ("/health", app.docs_url, app.redoc_url, app.openapi_url,
+                                       app.swagger_ui_oauth2_redirect_url) if p)
     app.add_middleware(Bounds, max_body=limits.max_body, max_in_flight=limits.max_in_flight,
-                       hosts=None if api_key else allowed_hosts(host))
+                       body_timeout=limits.body_timeout, api_key=api_key or None, hosts=allowed_hosts(host),
+                       open_paths=open_paths)
+    # Declares the key in the OpenAPI docs; serve.bounds checks it, before a request holds a slot.
     bearer = HTTPBearer(auto_error=False, description="the server's --api-key")
-
-    async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if api_key and (credentials is None or not secrets.compare_digest(credentials.credentials.encode(),
-                                                                           api_key.encode())):
-            raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'")
+    served = [j.name for j in judges]
 
     def service() -> JudgeService:
         return state["service"]
@@ -88,7 +88,7 @@ def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None =
             raise EngineUnavailable("the judge engine is not healthy")
         return Health()
 
-    api = APIRouter(dependencies=[Depends(authorized)], responses=_ERRORS)
+    api = APIRouter(dependencies=[Depends(bearer)], responses=_ERRORS)
 
     @api.get("/v1/models", response_model=JudgeList, tags=["judge"])
     async def models() -> JudgeList:
@@ -113,14 +113,31 @@ def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None =
 
     @api.post("/v1/chat/completions", tags=["openai"])
     async def chat_completions(request: Request):
-        """Forwarded to the engine as is (streaming included)."""
+        """Forwarded to the engine as is (streaming included); `model` is one of the served judges."""
+        check_model(await request.body(), served)
         return await upstream.forward(request, "/chat/completions")
 
     @api.post("/v1/completions", tags=["openai"])
     async def completions(request: Request):
-        """Forwarded to the engine as is (streaming included)."""
+        """Forwarded to the engine as is (streaming included); `model` is one of the served judges."""
+        check_model(await request.body(), served)
         return await upstream.forward(request, "/completions")
 
-    add_reward_route(api, service, reward, timed)  # POST /get_reward (OpenRLHF's remote reward model)
     app.include_router(api)
     return app
+
+
+def check_model(body: bytes, served: list[str]) -> None:
+    """A forwarded request may name only a served judge as `model`: the engine (or `--upstream`, on
+    its own key) is not lent out for other models."""
+    try:
+        request = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadRequest(f"the body is not valid JSON: {e}") from None
+    if not isinstance(request, dict):
+        raise Invalid("the body must be a JSON object")
+    choices = ", ".join(served)
+    if "model" not in request:
+        raise Invalid(f"model: a served judge is required, one of: {choices}", "model")
+    if request["model"] not in served:
+        raise NotFound(f"model {request['model']!r} is not served here; the served judges are: {choices}", "model")

@@ -39,6 +39,7 @@ class ServeConfig:
     engine_log: str | None = option(None, help="vLLM's log file (default: a temporary file, named at start)")
     max_body_mb: float = option(16.0, help="request body limit in MiB: 413 above")
     max_in_flight: int = option(256, help="POST requests worked on at once: 503 with Retry-After above")
+    body_timeout: float = option(30.0, help="seconds a client has to send its whole request body: 408 after")
     reward_mode: str = option("logprob", choices=("full", "verdict", "logprob"), help=(
         "POST /get_reward's judging mode (logprob: the expected grade, a smooth reward)"))
     reward_kind: str = option("pointwise", choices=("pointwise", "pairwise"), help=(
@@ -59,5 +60,5 @@ class ServeConfig:
                               "judgeforge starts; with --upstream there is none")
         if self.max_batch < 1 or self.timeout <= 0:
             raise ConfigError("--max-batch must be at least 1 and --timeout positive")
-        if self.max_in_flight < 1 or self.max_body_mb <= 0:
-            raise ConfigError("--max-in-flight must be at least 1 and --max-body-mb positive")
+        if self.max_in_flight < 1 or self.max_body_mb <= 0 or self.body_timeout <= 0:
+            raise ConfigError("--max-in-flight must be at least 1, --max-body-mb and --body-timeout positive")

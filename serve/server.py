@@ -114,7 +114,8 @@ def serve(config: ServeConfig) -> None:
             models = discover(url, key)
         context = config.max_model_len or next((m["max_model_len"] for m in models if m.get("max_model_len")), None)
         limits = Limits(config.timeout, config.max_batch, config.max_tokens, context,
-                        max_body=int(config.max_body_mb * 2**20), max_in_flight=config.max_in_flight)
+                        max_body=int(config.max_body_mb * 2**20), max_in_flight=config.max_in_flight,
+                        body_timeout=config.body_timeout)
         engine_exited = []
 
         def stop_serving() -> None:

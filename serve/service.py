@@ -50,6 +50,7 @@ class Limits:
     max_model_len: int | None = None  # the engine's context; None skips the length check
     max_body: int = 16 * 2**20  # bytes per request body (413 above, before parsing)
     max_in_flight: int = 256  # POST requests worked on at once (503 + Retry-After above)
+    body_timeout: float = 30.0  # seconds for a request body to arrive (408 after)
 
 
 class JudgeService:
