@@ -27,6 +27,7 @@ from .errors import BadRequest, EngineUnavailable, Invalid, NotFound
 from .judges import Judge
 from .protocol import (BatchRequest, BatchResponse, ErrorResponse, Health, JudgeCard, JudgeList, PairwiseRequest,
                        PairwiseResponse, PointwiseRequest, PointwiseResponse)
+from .reward import RewardSettings, add_reward_route
 from .service import JudgeService, Limits
 from .upstream import Upstream
 
@@ -44,7 +45,8 @@ async def watch_engine(alive, on_exit, interval: float = ENGINE_POLL_S) -> None:
 
 
 def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None = None, tokenizer=None,
-               limits: Limits = Limits(), host: str = "127.0.0.1", on_engine_exit=None) -> FastAPI:
+               limits: Limits = Limits(), host: str = "127.0.0.1", on_engine_exit=None,
+               reward: RewardSettings = RewardSettings()) -> FastAPI:
     state: dict = {}
 
     @asynccontextmanager
@@ -123,6 +125,7 @@ def create_app(upstream: Upstream, judges: list[Judge], *, api_key: str | None =
         check_model(await request.body(), served)
         return await upstream.forward(request, "/completions")
 
+    add_reward_route(api, service, reward, timed)  # POST /get_reward (OpenRLHF's remote reward model)
     app.include_router(api)
     return app
 

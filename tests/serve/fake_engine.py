@@ -30,6 +30,7 @@ from judge.adapters import AdapterInfo, write_adapter_info
 from judge.templates import get_template
 from serve.app import create_app
 from serve.judges import build_judges
+from serve.reward import RewardSettings
 from serve.service import Limits
 from serve.upstream import Upstream
 
@@ -143,12 +144,12 @@ def judge_adapter(path: Path, template: str | None = "pandalm", rank: int = 8) -
 
 def make_client(engine: FakeEngine, *, api_key: str | None = KEY, tokenizer=None, limits: Limits = Limits(),
                 adapters: dict | None = None, template: str | None = None, transport=None,
-                host: str = "127.0.0.1") -> TestClient:
+                host: str = "127.0.0.1", reward: RewardSettings = RewardSettings()) -> TestClient:
     """The app bound (as far as its Host check knows) to `host`; requests go to http://localhost."""
     upstream = Upstream("http://engine", ENGINE_KEY, transport=transport or httpx.ASGITransport(app=engine.app()),
                         max_retries=0)
     app = create_app(upstream, build_judges("base", adapters, template), api_key=api_key, tokenizer=tokenizer,
-                     limits=limits, host=host)
+                     limits=limits, host=host, reward=reward)
     return TestClient(app, raise_server_exceptions=False, base_url="http://localhost")
 
 
