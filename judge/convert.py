@@ -260,6 +260,8 @@ def convert(source_format: str, path: str, out: str, *, fields: dict[str, str] |
 
     records = source_records(source_format, path, fields=fields, labels=labels, seed=seed)
     count = write_jsonl(out, records)
+    if records and isinstance(records[0], Verdict):  # a judge's verdicts: what parsed, not gold
+        return {"rows": count, "parsed": sum(r.parse_ok for r in records), "out": out}
     labelled = sum(1 for r in records if getattr(r, "winner", None) is not None or getattr(r, "score", None) is not None)
     return {"rows": count, "labelled": labelled, "out": out}
 

@@ -12,7 +12,8 @@ def cmd_convert(args) -> int:
     config = config_from(ConvertConfig, args)
     result = convert(config.source_format, config.input, config.out, fields=parse_assignments(config.field, "--field"),
                      labels=parse_assignments(config.label, "--label", split_last=True), seed=config.seed)
-    print(f"wrote {result['rows']} rows ({result['labelled']} with gold labels) to {config.out}")
+    what = f"{result['parsed']} parsed verdicts" if "parsed" in result else f"{result['labelled']} with gold labels"
+    print(f"wrote {result['rows']} rows ({what}) to {config.out}")
     return 0
 
 
@@ -45,7 +46,8 @@ def register(verbs) -> None:
     data = verbs.add_parser("data", help="import datasets, build answer pairs, export preference data")
     actions = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
     convert = actions.add_parser("convert", help="convert a public judge dataset or your own table to judgeforge JSONL",
-                                 description="Convert PandaLM, JudgeLM, LLMBar, Prometheus or OpenAI-chat data into "
+                                 description="Convert PandaLM, JudgeLM, LLMBar, Prometheus, OpenAI-chat, JudgeBench "
+                                             "(pairs, published judges' games) or EvalBiasBench data into "
                                              "items (with gold labels) or verdicts; or your own data: --from table "
                                              "(JSON, JSONL, CSV, Parquet or hf:NAME[:SPLIT], columns named with "
                                              "--field) or --from preference (prompt/chosen/rejected rows).")
