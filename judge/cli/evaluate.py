@@ -47,6 +47,12 @@ def print_summary(report: dict) -> None:
     from .calibrate import print_escalation
 
     print_escalation(judges)
+    for name, m in judges.items():  # --protocol judgebench: its own accuracy, as JudgeBench publishes it
+        jb = m.get("judgebench")
+        if jb:
+            print(f"JudgeBench {name}: " + ", ".join(
+                f"{c} {'n/a' if jb[c] is None else f'{100 * jb[c]:.2f}'}" for c in ("overall", "knowledge", "reasoning",
+                                                                                  "math", "coding")))
 
 
 def register(verbs) -> None:
