@@ -90,9 +90,10 @@ async def reward(service: JudgeService, settings: RewardSettings, body: RewardRe
     rewards, grades = rewards_from(settings.kind, template, len(completions), calls, verdicts)
     missing = [i for i, r in enumerate(rewards) if r is None]
     if missing and settings.unparsed is None:
-        failed = next(v for v in verdicts if not v.parse_ok)
+        failed = next((v for v in verdicts if not v.parse_ok), None)
+        why = (failed.error or f"reply {failed.raw[:200]!r}") if failed else "no verdict to read"
         raise Invalid(f"the judge gave no grade for {', '.join(f'query[{i}]' for i in missing[:20])}"
-                      f"{' and more' if len(missing) > 20 else ''} ({failed.error or f'reply {failed.raw[:200]!r}'}); "
+                      f"{' and more' if len(missing) > 20 else ''} ({why}); "
                       f"no reward is made up for them: set --reward-unparsed (or `unparsed`) to give such items an "
                       f"explicit value", f"query[{missing[0]}]")
     stand_in = settings.unparsed
