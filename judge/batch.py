@@ -8,10 +8,12 @@ live rerun cannot tell the difference.
                   -> batches.retrieve every --batch-poll seconds (a bar: states, done/failed, elapsed)
                   -> files.content(output_file_id, error_file_id) -> replies into cache.sqlite
 
-The ledger (tables beside `replies` in the run's cache.sqlite) records each uploaded file and the
+The ledger (judge.batch_ledger: tables beside `replies` in the run's cache.sqlite) records each uploaded file and the
 keys it covers *before* its batch is created, and the batch id the moment it exists, so a killed run
 rerun with the same command re-attaches instead of paying twice (a file whose batch id was not yet
-recorded is looked up by its input_file_id in batches.list). Rows of a batch's error file, including
+recorded is looked up by its input_file_id in batches.list). batches.create is never retried
+blindly: on an error or timeout the provider may have created the batch all the same, so it is
+looked up by its input file first and created again only when it is not there. Rows of a batch's error file, including
 the rows an expired batch did not reach, are recorded with their code and retried live
 (`--batch-retry live`) or in one follow-up batch per run (`--batch-retry batch`); what is still
 unanswered after that is counted in stats.json and left for a rerun, never dropped. A cancelled
@@ -24,17 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .backends.cached import reply_record, stored_request
 from .backends.openai import read_completion, request_body
+from .batch_ledger import CANCELLED, REFUSED, BatchLedger, OpenFile
 from .errors import ConfigError, TeacherError
+from .manifest import mask_urls
 from .pricing import PriceTable
 
 if TYPE_CHECKING:
@@ -42,111 +44,7 @@ if TYPE_CHECKING:
 
 ENDPOINT = "/v1/chat/completions"
 FINAL = ("completed", "failed", "expired", "cancelled")
-RETRY_MODES = ("live", "batch")
-CANCELLED = "batch_cancelled"  # rows a cancelled batch did not reach
-REFUSED = "batch_failed"  # rows of a batch that failed validation (never run, not billed)
-NOT_FAILURES = (CANCELLED, REFUSED)  # unanswered, but nothing to retry live: a later --batch run resubmits them
 UPLOAD_TIMEOUT = 600.0  # seconds for one file upload or download (up to 200 MB)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batch_files (
-    file_id TEXT PRIMARY KEY,
-    batch_id TEXT,
-    model TEXT NOT NULL,
-    requests INTEGER NOT NULL,
-    status TEXT,
-    collected INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS batch_requests (
-    file_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request TEXT NOT NULL,
-    PRIMARY KEY (file_id, key)
-);
-CREATE TABLE IF NOT EXISTS batch_errors (
-    file_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    code TEXT NOT NULL,
-    message TEXT,
-    PRIMARY KEY (file_id, key)
-);
-"""
-
-
-@dataclass(frozen=True)
-class OpenFile:
-    """An uploaded input file whose results are not collected yet."""
-
-    file_id: str
-    batch_id: str | None
-    requests: int
-    created: float
-
-
-class BatchLedger:
-    """The batches of a run folder, in its cache.sqlite: each input file with the keys (and request
-    bodies) it covers, its batch id and last status, whether its results are stored, its error rows."""
-
-    def __init__(self, path: str | Path):
-        self._db = sqlite3.connect(path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
-
-    def add_file(self, file_id: str, model: str, requests: dict[str, dict]) -> None:
-        with self._db:
-            self._db.execute("INSERT INTO batch_files (file_id, model, requests, created) VALUES (?, ?, ?, ?)",
-                             (file_id, model, len(requests), time.time()))
-            self._db.executemany("INSERT INTO batch_requests VALUES (?, ?, ?)",
-                                 [(file_id, k, json.dumps(r, ensure_ascii=False)) for k, r in requests.items()])
-
-    def set_batch(self, file_id: str, batch_id: str, status: str) -> None:
-        with self._db:
-            self._db.execute("UPDATE batch_files SET batch_id = ?, status = ? WHERE file_id = ?",
-                             (batch_id, status, file_id))
-
-    def set_status(self, file_id: str, status: str) -> None:
-        with self._db:
-            self._db.execute("UPDATE batch_files SET status = ? WHERE file_id = ?", (status, file_id))
-
-    def open_files(self) -> list[OpenFile]:
-        rows = self._db.execute("SELECT file_id, batch_id, requests, created FROM batch_files WHERE collected = 0 "
-                                "ORDER BY created")
-        return [OpenFile(*row) for row in rows]
-
-    def requests(self, file_id: str) -> dict[str, dict]:
-        rows = self._db.execute("SELECT key, request FROM batch_requests WHERE file_id = ?", (file_id,))
-        return {key: json.loads(request) for key, request in rows}
-
-    def collected(self, file_id: str, errors: list[tuple[str, str, str]]) -> None:
-        """Results stored: record the file's error rows (key, code, message) and close it."""
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO batch_errors VALUES (?, ?, ?, ?)",
-                                 [(file_id, *error) for error in errors])
-            self._db.execute("UPDATE batch_files SET collected = 1 WHERE file_id = ?", (file_id,))
-
-    def failed(self, keys: Iterable[str]) -> dict[str, str]:
-        """key -> error code, for the given keys with an error row worth retrying (not NOT_FAILURES)."""
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            rows = self._db.execute(f"SELECT key, code FROM batch_errors WHERE code NOT IN (?, ?) AND key IN "
-                                    f"({','.join('?' * len(chunk))})", [*NOT_FAILURES, *chunk])
-            found.update(rows)
-        return found
-
-    def summary(self) -> list[dict]:
-        rows = self._db.execute(
-            "SELECT f.batch_id, f.file_id, f.status, f.requests, f.collected, COUNT(e.key) FROM batch_files f "
-            "LEFT JOIN batch_errors e ON e.file_id = f.file_id GROUP BY f.file_id ORDER BY f.created")
-        return [{"batch_id": b, "input_file_id": f, "status": s, "requests": n, "collected": bool(c), "error_rows": e}
-                for b, f, s, n, c, e in rows]
-
-    def close(self) -> None:
-        self._db.close()
 
 
 def split_lines(lines: list[bytes], max_requests: int, max_bytes: int) -> list[list[int]]:
@@ -182,6 +80,8 @@ class BatchReport:
 
     submitted: int = 0  # requests put into new batches
     batches_created: int = 0
+    found_after_error: int = 0  # of those: created although batches.create answered an error, found by input file
+    batch_ids: list[str] = field(default_factory=list)  # every batch this run created or found, in order
     reattached: int = 0  # batches of an earlier run picked up again
     cancelled: int = 0  # batches cancelled (--batch-cancel)
     answered: int = 0  # replies stored from output files
@@ -189,11 +89,14 @@ class BatchReport:
     retried_live: int = 0
     retried_batch: int = 0  # error rows sent again in a follow-up batch
     unresolved: int = 0  # requests still unanswered after their retry (rerun to try again)
+    cost_usd: float = 0.0  # USD of the replies this run stored from batches (at the batch price)
 
     def to_json(self) -> dict:
-        return {"submitted": self.submitted, "batches_created": self.batches_created, "reattached": self.reattached,
+        return {"submitted": self.submitted, "batches_created": self.batches_created,
+                "found_after_error": self.found_after_error, "batch_ids": self.batch_ids, "reattached": self.reattached,
                 "cancelled": self.cancelled, "answered": self.answered, "error_rows": dict(self.error_rows),
-                "retried_live": self.retried_live, "retried_batch": self.retried_batch, "unresolved": self.unresolved}
+                "retried_live": self.retried_live, "retried_batch": self.retried_batch, "unresolved": self.unresolved,
+                "cost_usd": round(self.cost_usd, 6)}
 
 
 class BatchRunner:
@@ -208,6 +111,7 @@ class BatchRunner:
         self.prices, self.budget, self.pending, self.spent = prices, budget, pending, spent
         self.retry, self.poll, self.progress = config.batch_retry, config.batch_poll, config.progress
         self.max_requests, self.max_bytes = config.batch_max_requests, config.batch_max_bytes
+        self.create_attempts = max(config.teacher.max_retries, 2) + 1
         self.report = BatchReport()
         self.budget_stop = False
         self.refusals: dict[str, str] = {}  # batch id -> the provider's reason, for batches that failed validation
@@ -276,15 +180,37 @@ class BatchRunner:
             self.report.submitted += len(group)
         return files
 
-    async def _create(self, file_id: str) -> str:
-        batch = await self.client.batches.create(input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h",
-                                                 metadata={"created_by": "judgeforge distill"})
-        self.ledger.set_batch(file_id, batch.id, batch.status)
+    async def _create(self, f: OpenFile) -> str:
+        """Create the file's batch. An error or timeout does not say the batch was not created (the
+        provider may have created it and lost the reply), so no blind retry: each new attempt first
+        waits, then looks the batch up by its input file, and creates it only when it is not there."""
+        import openai
+
+        client = self.client.with_options(max_retries=0)  # the SDK's own retries would create it twice
+        teacher = self.plan.config.teacher
+        for attempt in range(self.create_attempts):
+            if attempt:
+                await asyncio.sleep(min(teacher.backoff * 2 ** attempt, teacher.max_backoff))
+                found = await self._find_batch(f)
+                if found is not None:
+                    self.report.batches_created += 1
+                    self.report.found_after_error += 1
+                    return found
+            try:
+                batch = await client.batches.create(input_file_id=f.file_id, endpoint=ENDPOINT,
+                                                    completion_window="24h",
+                                                    metadata={"created_by": "judgeforge distill"})
+                break
+            except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError):
+                if attempt == self.create_attempts - 1:
+                    raise
+        self.ledger.set_batch(f.file_id, batch.id, batch.status)
         self.report.batches_created += 1
         return batch.id
 
     async def _find_batch(self, f: OpenFile) -> str | None:
-        """The batch created from an input file whose batch id a killed run did not record."""
+        """The batch created from an input file whose batch id was not recorded (a killed run, or a
+        create whose reply was lost)."""
         async for batch in self.client.batches.list(limit=100):  # newest first
             if batch.input_file_id == f.file_id:
                 self.ledger.set_batch(f.file_id, batch.id, batch.status)
@@ -301,8 +227,9 @@ class BatchRunner:
             return
         batches: dict[str, OpenFile] = {}
         for f in files:
-            batch_id = f.batch_id or (await self._find_batch(f) if reattach else None) or await self._create(f.file_id)
+            batch_id = f.batch_id or (await self._find_batch(f) if reattach else None) or await self._create(f)
             batches[batch_id] = f
+        self.report.batch_ids.extend(b for b in batches if b not in self.report.batch_ids)
         self.report.reattached += len(batches) if reattach else 0
         counts = {batch_id: (0, 0) for batch_id in batches}
         states: dict[str, str] = {}
@@ -382,16 +309,20 @@ async def run_batches(runner: BatchRunner, cancel: bool) -> list[Call]:
     """The batch phase with its client closed after, and API failures as TeacherError (exit 1)."""
     import openai
 
+    start = runner.spent()
     try:
         if cancel:
             await runner.cancel()
             return []
         return await runner.run()
     except openai.APIStatusError as e:
-        raise TeacherError(f"the Batch API at {runner.client.base_url} refused a request (HTTP {e.status_code}): "
+        raise TeacherError(f"the Batch API at {mask_urls(str(runner.client.base_url))} refused a request"
+                           f" (HTTP {e.status_code}): "
                            f"{e.message}; everything collected is cached, rerun the same command to re-attach") from None
     except openai.APIConnectionError as e:
-        raise TeacherError(f"the Batch API at {runner.client.base_url} did not answer ({e.__cause__ or e}); "
+        raise TeacherError(f"the Batch API at {mask_urls(str(runner.client.base_url))} did not answer"
+                           f" ({e.__cause__ or e}); "
                            f"rerun the same command to re-attach to the batches already submitted") from None
     finally:
+        runner.report.cost_usd = runner.spent() - start  # the replies this run stored from batches
         await runner.client.close()

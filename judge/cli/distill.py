@@ -20,6 +20,9 @@ def print_estimate(plan: dict) -> None:
     print(f"dry run, nothing sent: {plan['calls_total']} calls to {plan['model']} ({plan['items']} items x "
           f"{plan['orders']} order(s) x {plan['samples']} sample(s){rewrites}{identical}); "
           f"{plan['calls_cached']} cached, {plan['calls_to_send']} to send")
+    if plan["calls_in_open_batches"]:
+        print(f"{plan['calls_in_open_batches']} requests are already in open batches (collected by the next --batch "
+              f"run, not priced again)")
     print(f"estimated input tokens:  {plan['input_tokens']:,} ({plan['token_estimate']})")
     print(f"estimated output tokens: {plan['output_tokens_typical']:,} if replies average "
           f"{plan['typical_reply_tokens']} tokens, at most {plan['output_tokens_max']:,}")
@@ -41,12 +44,13 @@ def print_stats(stats: dict, out: str) -> None:
     batch = run.get("batch")
     if batch:
         errors = ", ".join(f"{k} {v}" for k, v in batch["error_rows"].items()) or "none"
-        print(f"batch: {batch['submitted']} requests submitted in {batch['batches_created']} new batch(es), "
+        found = f" ({batch['found_after_error']} found by input file after an error)" if batch["found_after_error"] else ""
+        print(f"batch: {batch['submitted']} requests submitted in {batch['batches_created']} new batch(es){found}, "
               f"{batch['reattached']} re-attached, {batch['cancelled']} cancelled; {batch['answered']} answered; "
               f"error rows: {errors}; retried live {batch['retried_live']}, in a follow-up batch "
               f"{batch['retried_batch']}; unresolved {batch['unresolved']}")
     by_batch = f", {stats['calls']['by_batch']} of the replies by batch" if stats["calls"]["by_batch"] else ""
-    print(f"teacher cost so far: {cost} (price: {stats['price']}){by_batch}")
+    print(f"teacher cost so far: {cost} (price: {stats['price']}){by_batch}; this run: ${run['cost_usd']:.4f}")
 
 
 def cmd_distill(args) -> int:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from ..backends.base import GenerationParams
 from ..backends.openai import OpenAIBackend
-from ..batch import RETRY_MODES
 from ..configfile import option
 from ..errors import ConfigError, TeacherError
 from ..retry import Endpoint, RetryPolicy
 
 MODES = ("pairwise", "pointwise")
+RETRY_MODES = ("live", "batch")  # --batch-retry: where a batch's error rows are asked again (judge.batch reads it)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..batch import input_lines, split_lines
+from ..batch_ledger import BatchLedger
 from ..cache import ReplyCache
 from ..judging import orders_for
 from ..pricing import PriceTable, estimate_tokens
@@ -21,13 +22,19 @@ def estimate(config: DistillConfig) -> dict:
     prices = PriceTable.load(config.prices)
     cache_path = Path(config.out) / "cache.sqlite"
     answers: list[tuple[Call, dict]] = []
+    queued: set[str] = set()
     if cache_path.exists():
         with ReplyCache(cache_path) as cache:
             answers = answered(plan, cache)
-    work = pending(plan, answers)
-    # rewrites of first turns not answered yet: prompt = first turn + a typical reply + the instruction
+        ledger = BatchLedger(cache_path)
+        queued = ledger.open_keys()  # inside a batch already submitted: paid for there, not again
+        ledger.close()
+    pending_calls = pending(plan, answers)
+    work = [c for c in pending_calls if c.key not in queued]
+    # rewrites of first turns not answered yet (queued ones included: their second turn is still to
+    # send): prompt = first turn + a typical reply + the instruction
     typical = min(config.teacher.max_tokens, TYPICAL_REPLY_TOKENS)
-    unanswered_first = [c for c in work if not c.variant]
+    unanswered_first = [c for c in pending_calls if not c.variant]
     future_rewrites = [c for c in unanswered_first if plan.rewrite_expected(c)]
     n_calls = len(work) + len(future_rewrites)
     input_tokens = sum(estimate_tokens(c.prompt_text) for c in work) + sum(
@@ -40,7 +47,7 @@ def estimate(config: DistillConfig) -> dict:
         "rewrites": sum(plan.rewrite_expected(c) for c in plan.calls),
         "identical": len(plan.calls) - len(unique(plan.calls)),
         "calls_total": expected_total(plan), "calls_cached": len({c.key for c, _ in answers}),
-        "calls_to_send": n_calls,
+        "calls_to_send": n_calls, "calls_in_open_batches": len(pending_calls) - len(work),
         "input_tokens": input_tokens, "output_tokens_typical": n_calls * typical,
         "output_tokens_max": n_calls * config.teacher.max_tokens, "typical_reply_tokens": typical,
         "cost_usd": price.cost(input_tokens, n_calls * typical) if price else None,

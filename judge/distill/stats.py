@@ -67,7 +67,7 @@ def finish(plan: Plan, cache, prices: PriceTable, run: Run, stopped: str | None,
         "this_run": {
             "sent": teacher.calls if teacher else 0, "cache_hits": run.hits,
             "retries": {cause: teacher.retries[cause] if teacher else 0 for cause in CAUSES},
-            "cost_usd": round(run.cost, 6),
+            "cost_usd": round(run.cost + (batch.report.cost_usd if batch else 0.0), 6),  # live and batch replies
             "wall_seconds": round(wall, 3), "calling_seconds": round(run.calling_seconds, 3), "stopped": stopped,
             "batch": batch.report.to_json() if batch else None,
         },

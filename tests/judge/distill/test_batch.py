@@ -187,3 +187,42 @@ def test_max_cost_admits_into_a_batch_only_what_fits(items, tmp_path):
         done = distill(batch_config(fake, items, tmp_path / "run", model="teacher", prices=str(prices), max_cost=100,
                                     max_tokens=64))
         assert done["verdicts"] == CALLS and fake.stats()["repeated_ok"] == 0
+
+
+def test_a_create_answered_500_after_creating_is_looked_up_not_created_again(items, tmp_path):
+    """The provider creates the batch but its reply is lost (500): the run finds it by its input file
+    instead of creating (and paying for) a second one, records it, and counts its spend as this run's."""
+    with FakeOpenAI(reply=prefers_good, batch_delay=0.2, batch_create_errors=1) as fake:
+        stats = distill(batch_config(fake, items, tmp_path / "run"))
+        served = fake.stats()
+    assert served["batches_created"] == 1 and served["batch_ok"] == CALLS and served["ok"] == 0
+    report = stats["this_run"]["batch"]
+    assert report["batches_created"] == 1 and report["found_after_error"] == 1
+    assert report["batch_ids"] == ["batch_fake_1"] == [b["batch_id"] for b in stats["batches"]]
+    assert stats["batches"][0]["status"] == "completed" and stats["verdicts"] == CALLS
+    assert stats["cost_usd"] > 0 and report["cost_usd"] == pytest.approx(stats["cost_usd"])
+    assert stats["this_run"]["cost_usd"] == pytest.approx(stats["cost_usd"])  # batch spend is this run's spend
+
+
+def test_dry_run_does_not_price_again_what_open_batches_cover(items, tmp_path, capsys):
+    from judge.backends.openai import request_body
+    from judge.distill import make_plan
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with FakeOpenAI(reply=prefers_good) as fake:
+        settings = batch_config(fake, items, out)
+        before = estimate(settings)
+        plan = make_plan(settings)
+        ledger = BatchLedger(out / "cache.sqlite")  # a batch of an earlier run, still running, holds 5 requests
+        ledger.add_file("file-open", plan.model, {c.key: request_body(c.request, plan.model) for c in plan.calls[:5]})
+        ledger.close()
+        after = estimate(settings)
+        args = ["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
+                "gpt-4o-mini", "--teacher-base-url", fake.base_url, "--out", str(out), "--dry-run", "--batch"]
+        assert main(args) == 0
+    assert (before["calls_to_send"], before["calls_in_open_batches"]) == (CALLS, 0)
+    assert (after["calls_to_send"], after["calls_in_open_batches"]) == (CALLS - 5, 5)
+    assert after["batch_cost_usd"] == pytest.approx(before["batch_cost_usd"] * (CALLS - 5) / CALLS, rel=0.05)
+    assert "5 requests are already in open batches (collected by the next --batch run, not priced again)" in \
+        capsys.readouterr().out
