@@ -4,11 +4,14 @@ usage and cost, so a result can be traced and reproduced.
 
 No secret reaches the disk: the value of any flag or config key that names a key, token, secret or
 password is written as `***`, and so is the value of any such environment variable wherever it
-appears."""
+appears, and a secret inside a URL (`http://user:KEY@host/v1`, `?api_key=KEY`). `mask_urls` is the
+one masking of URLs, for whatever writes one: manifests, stats, error messages and logs
+(`mask_log_handlers`)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import re
@@ -52,6 +55,51 @@ _SECRET_ENV = re.compile(r"(^|_)(API_?KEY|ACCESS_KEY|SECRET|TOKEN|PASSWORD)(_|$)
 HIDDEN = "***"
 
 
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+# scheme://userinfo@ : the password, or a lone user name (often a token, as in https://TOKEN@host)
+_USERINFO = re.compile(r"^(?P<head>[^:/]+://)(?:(?P<user>[^/?#@:]*):)?[^/?#@]*@")
+_SECRET_PARAM = re.compile(r"(^|[-_.])(api[-_]?key|key|token|secret|password|passwd|sig|signature|auth|credentials?)$",
+                           re.IGNORECASE)
+
+
+def mask_urls(text: str) -> str:
+    """`text` with the secret parts of every URL in it written as `***`: a password or token in the
+    user info, and the values of query parameters named like keys. The rest stays readable.
+
+    >>> mask_urls("cannot reach http://user:sk-1@host/v1?api_key=sk-2&model=m")
+    'cannot reach http://user:***@host/v1?api_key=***&model=m'
+    """
+    return _URL.sub(lambda match: _mask_url(match.group()), text)
+
+
+def _mask_url(url: str) -> str:
+    url = _USERINFO.sub(lambda m: f"{m['head']}{'' if m['user'] is None else m['user'] + ':'}{HIDDEN}@", url)
+    rest, question, query = url.partition("?")
+    if not question:
+        return url
+    query, hash_, fragment = query.partition("#")
+    params = []
+    for param in query.split("&"):
+        name, equals, value = param.partition("=")
+        params.append(f"{name}={HIDDEN}" if equals and value and _SECRET_PARAM.search(name) else param)
+    return f"{rest}?{'&'.join(params)}{hash_}{fragment}"
+
+
+class _MaskUrls(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_urls(record.getMessage()), None
+        return True
+
+
+def mask_log_handlers(*loggers: str) -> None:
+    """Mask secrets inside URLs in every line the handlers of the root logger and of `loggers` write
+    (a handler's filter sees the records of the loggers below it too). Idempotent."""
+    for name in ("", *loggers):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _MaskUrls) for f in handler.filters):
+                handler.addFilter(_MaskUrls())
+
+
 def redact_argv(argv: list[str]) -> list[str]:
     """The command line with the value of every secret flag (`--api-key K`, `--api-key=K`,
     `--teacher-api-key K`, `--hf-token K`) replaced by `***`.
@@ -86,6 +134,7 @@ def redact(obj, secrets: list[str] | None = None):
     if isinstance(obj, str):
         for secret in secrets:
             obj = obj.replace(secret, HIDDEN)
+        return mask_urls(obj)
     return obj
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ConfigError, JudgeforgeError
+from .manifest import mask_urls
 
 CAUSES = ("rate_limit", "server_error", "timeout", "connection")
 T = TypeVar("T")
@@ -135,15 +136,16 @@ class Retrier:
             except BadReply as e:
                 cause, detail = "server_error", str(e)
             if attempt == self.policy.max_retries:
-                raise self.error(f"{self.endpoint.role} at {self.endpoint.url} failed {attempt + 1} times on one "
-                                 f"request (last: {detail}); {self.endpoint.resume}")
+                raise self.error(f"{self.endpoint.role} at {mask_urls(self.endpoint.url)} failed {attempt + 1} times "
+                                 f"on one request (last: {detail}); {self.endpoint.resume}")
             self.retries[cause] += 1
             await self._sleep(self.policy.delay(attempt, wait, self._rng))
 
     def classify(self, error) -> tuple[str, float | None]:
         """(cause, Retry-After) for a retryable status; PromptTooLong for a request too long for the
         context; `self.error` for the rest."""
-        status, model, where, role = error.status_code, self.endpoint.model, self.endpoint.url, self.endpoint.role
+        status, model, role = error.status_code, self.endpoint.model, self.endpoint.role
+        where = mask_urls(self.endpoint.url)
         if status in (400, 413) and (_TOO_LONG.search(error.message or "") or error.code == "context_length_exceeded"):
             raise PromptTooLong(f"{role} at {where} refused the prompt as too long (HTTP {status}): {error.message}")
         if status == 401:

@@ -25,7 +25,7 @@ from .configfile import option
 from .errors import ConfigError, InputError
 from .judging import MODES, iter_verdicts, orders_for, params_for
 from .jsonl import AppendLog, iter_json_rows, read_items, read_json, write_json, write_jsonl
-from .manifest import file_sha256, folder_fingerprint, write_manifest
+from .manifest import file_sha256, folder_fingerprint, mask_urls, write_manifest
 from .records import Verdict, from_row, mode_of
 from .retry import RetryPolicy
 from .runlock import RunLock
@@ -133,7 +133,8 @@ def resume_state(config: ScoreConfig, template: Template) -> dict:
         "input_sha256": file_sha256(config.input), "template": template.key, "template_hash": template.text_hash,
         "model": folder_fingerprint(config.model, big=BIG_MODEL_FILE) if local else config.model,
         "adapter": folder_fingerprint(config.adapter) if config.adapter else None,
-        **{k: v for k, v in asdict(config).items() if k in _SAME_VERDICTS},
+        # the state is written to disk: a key inside --base-url is masked (it changes no verdict)
+        **{k: mask_urls(v) if k == "base_url" and v else v for k, v in asdict(config).items() if k in _SAME_VERDICTS},
     }
 
 

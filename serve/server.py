@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from judge.errors import ConfigError
+from judge.manifest import mask_log_handlers, mask_urls
 
 from .config import ServeConfig
 from .engine import EngineConfig, EngineProcess
@@ -56,7 +57,7 @@ def discover(url: str, api_key: str | None) -> list[dict]:
                              timeout=30.0)
         response.raise_for_status()
     except httpx.HTTPError as e:
-        raise ConfigError(f"cannot list the models of {url}: {e}") from None
+        raise ConfigError(f"cannot list the models of {mask_urls(url)}: {mask_urls(str(e))}") from None
     return response.json().get("data", [])
 
 
@@ -129,6 +130,7 @@ def serve(config: ServeConfig) -> None:
                                                config.reward_template, config.reward_unparsed))
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, timeout_graceful_shutdown=30,
                                                log_level=os.environ.get("JUDGEFORGE_LOG_LEVEL", "info")))
+        mask_log_handlers("uvicorn", "uvicorn.access")  # uvicorn's own handlers, made by its Config
         server.run()
         if engine_exited:
             raise EngineExited(f"the vLLM engine exited while serving (code {engine.process.returncode})"

@@ -16,6 +16,7 @@ import sys
 
 from .. import __version__
 from ..errors import JudgeforgeError
+from ..manifest import mask_urls
 
 # In the order `--help` lists them (the pipeline's order).
 COMMAND_MODULES = ["data", "distill", "filter", "train", "serve", "score", "calibrate", "evaluate"]
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except JudgeforgeError as e:
-        print(f"judgeforge: error: {e}", file=sys.stderr)
+        print(f"judgeforge: error: {mask_urls(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("judgeforge: interrupted", file=sys.stderr)

@@ -10,8 +10,11 @@ def cmd_serve(args) -> int:
 
     from serve.server import serve
 
+    from ..manifest import mask_log_handlers
+
     logging.basicConfig(level=logging.INFO, format="judgeforge: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    mask_log_handlers()  # --upstream's URL may hold a key
     serve(serve_config(args))
     return 0
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..backends.cached import generation_of
 from ..jsonl import write_json, write_jsonl
 from ..judging import verdict_from
-from ..manifest import write_manifest
+from ..manifest import mask_urls, write_manifest
 from ..pricing import PriceTable
 from ..records import Verdict
 from ..retry import CAUSES
@@ -57,7 +57,7 @@ def finish(plan: Plan, cache, prices: PriceTable, run: Run, stopped: str | None,
     expected = len(plan.calls) + rewrites_due
     teacher = run.teacher
     stats = {
-        "teacher": {"model": plan.model, "base_url": config.teacher.where},
+        "teacher": {"model": plan.model, "base_url": mask_urls(config.teacher.where)},
         "template": plan.template.key, "mode": plan.template.mode, "items": len(plan.items),
         "calls": {"planned": expected, "answered": len(answers), "missing": expected - len(answers),
                   "by_batch": sum("batch" in r for _, r in paid(answers))},

@@ -1,16 +1,21 @@
 """Manifests: no secret reaches the disk, whichever verb wrote them and however the key was given."""
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
 
+import pytest
+
 from judge.jsonl import write_jsonl
-from judge.manifest import folder_fingerprint, write_manifest
+from judge.manifest import folder_fingerprint, mask_log_handlers, mask_urls, write_manifest
 from judge.records import PairItem
 from judge.testing.fake_openai import FakeOpenAI
 
 FLAG_KEY, ENV_KEY = "sk-flag-secret-0123456789", "sk-env-secret-9876543210"
+URL_KEY = "sk-url-secret-5555555555"
 
 
 def files_holding(folder, secret: str) -> list[str]:
@@ -72,3 +77,81 @@ def test_folder_fingerprint_follows_contents_not_paths(tmp_path):
     (b / "adapter_model.safetensors").write_bytes(b"w2")
     assert folder_fingerprint(a) != folder_fingerprint(b)
     assert folder_fingerprint(tmp_path / "served-name") == str(tmp_path / "served-name")
+
+
+@pytest.mark.parametrize("given,shown", [
+    ("http://user:sk-abc@host/v1", "http://user:***@host/v1"),
+    ("https://sk-abc@host:8443/v1", "https://***@host:8443/v1"),
+    ("http://host/v1?api_key=sk-abc&model=x", "http://host/v1?api_key=***&model=x"),
+    ("https://host/v1?key=AIza-1&alt=sse#frag", "https://host/v1?key=***&alt=sse#frag"),
+    ("http://host/?x=1&access_token=t0k&API-KEY=k2", "http://host/?x=1&access_token=***&API-KEY=***"),
+    ("cannot list the models of http://u:p4ss@h:1/v1: 404 for url 'http://u:p4ss@h:1/v1/models'",
+     "cannot list the models of http://u:***@h:1/v1: 404 for url 'http://u:***@h:1/v1/models'"),
+    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+    ("http://[::1]:8000/v1?model=x", "http://[::1]:8000/v1?model=x"),
+    ("mail user@example.com, key=value", "mail user@example.com, key=value"),  # not URLs
+])
+def test_secrets_inside_urls_are_masked(given, shown):
+    assert mask_urls(given) == shown
+
+
+def test_a_manifest_masks_a_key_inside_a_url_in_the_command_and_the_config(tmp_path, monkeypatch):
+    url = f"http://user:{URL_KEY}@host/v1?api_key={URL_KEY}"
+    monkeypatch.setattr(sys, "argv", ["judgeforge", "distill", "--teacher-base-url", url])
+    manifest = write_manifest(tmp_path, "distill", config={"teacher": {"base_url": url}, "upstream": [url]})
+    assert URL_KEY not in (tmp_path / "manifest.json").read_text()
+    assert manifest["command"][-1] == manifest["config"]["teacher"]["base_url"] == "http://user:***@host/v1?api_key=***"
+
+
+def with_key_inside(base_url: str) -> str:
+    return base_url.replace("http://", f"http://user:{URL_KEY}@", 1)
+
+
+def test_a_key_inside_the_base_url_is_written_nowhere(tmp_path):
+    """score's manifest, distill's manifest and stats.json, and what either prints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    with FakeOpenAI() as fake:
+        url = with_key_inside(fake.base_url)
+        runs = [subprocess.run([sys.executable, "-m", "judge.cli", "score", "--input", pairs(tmp_path), "--backend",
+                                "openai", "--model", "judge", "--base-url", url, "--api-key", "unused",
+                                "--out", str(tmp_path / "score" / "pred.jsonl")],
+                               env=env, capture_output=True, text=True, timeout=120),
+                subprocess.run([sys.executable, "-m", "judge.cli", "distill", "--input", pairs(tmp_path), "--mode",
+                                "pairwise", "--template", "judgelm", "--teacher-model", "t", "--teacher-base-url", url,
+                                "--out", str(tmp_path / "distill"), "--no-progress"],
+                               env=env, capture_output=True, text=True, timeout=120)]
+        assert fake.stats()["ok"] == 3 + 6
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert URL_KEY not in run.stdout + run.stderr
+    stats = json.loads((tmp_path / "distill" / "stats.json").read_text())
+    assert stats["teacher"]["base_url"] == with_key_inside(fake.base_url).replace(URL_KEY, "***")
+    assert (tmp_path / "score" / "pred.manifest.json").exists()
+    assert files_holding(tmp_path, URL_KEY) == []
+
+
+def test_an_error_naming_the_endpoint_masks_the_key_inside_its_url(tmp_path):
+    """The 401 message names the endpoint; the resume state left for a rerun records the URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    with FakeOpenAI(unauthorized=True) as fake:
+        result = subprocess.run([sys.executable, "-m", "judge.cli", "score", "--input", pairs(tmp_path), "--backend",
+                                 "openai", "--model", "judge", "--base-url", with_key_inside(fake.base_url),
+                                 "--api-key", "unused", "--out", str(tmp_path / "pred.jsonl")],
+                                env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "refused the API key" in result.stderr
+    assert "user:***@127.0.0.1" in result.stderr and URL_KEY not in result.stderr
+    assert list(tmp_path.glob("pred.jsonl.partial*")) and files_holding(tmp_path, URL_KEY) == []
+
+
+def test_a_log_line_with_a_key_inside_a_url_is_masked():
+    stream, logger = io.StringIO(), logging.getLogger("judgeforge.test-mask")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        mask_log_handlers(logger.name)
+        mask_log_handlers(logger.name)  # once is enough: a second call adds nothing
+        assert len(handler.filters) == 1
+        logger.error("upstream %s failed: %s", f"http://u:{URL_KEY}@h/v1", {"url": f"http://h/?key={URL_KEY}"})
+    finally:
+        logger.removeHandler(handler)
+    assert URL_KEY not in stream.getvalue() and "http://u:***@h/v1" in stream.getvalue()

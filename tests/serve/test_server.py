@@ -105,3 +105,25 @@ def test_the_base_dtype_is_read_from_config_json(tmp_path, config, dtype):
     """--merged merges in the dtype the base was saved in ("torch_dtype" before transformers 5)."""
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert saved_dtype(str(tmp_path)) == dtype
+
+
+URL_KEY = "sk-upstream-in-url-4242"
+
+
+def test_the_upstream_url_is_shown_without_the_key_inside_it(monkeypatch, capsys, caplog):
+    """In the error that says the upstream cannot be reached, and in what the server logs."""
+    import logging
+    import signal
+
+    from judge.cli import main
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # serve's SIGTERM handler stays out of pytest
+    url = f"http://user:{URL_KEY}@127.0.0.1:9/v1"  # nothing listens on port 9
+    assert main(["serve", "--upstream", url]) == 2
+    error = capsys.readouterr().err
+    assert "cannot list the models of http://user:***@127.0.0.1:9/v1" in error and URL_KEY not in error
+
+    monkeypatch.setattr("serve.server.serve", lambda config: logging.getLogger("judgeforge.serve").warning(
+        "fronting %s", config.upstream))
+    assert main(["serve", "--upstream", url]) == 0
+    assert "fronting http://user:***@127.0.0.1:9/v1" in caplog.text and URL_KEY not in caplog.text

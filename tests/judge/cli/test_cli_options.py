@@ -29,8 +29,8 @@ FLAGS = {
     ("serve",): {
         "--base", "--adapter", "--merged", "--template", "--upstream", "--upstream-api-key", "--host", "--port",
         "--api-key", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--vllm-arg",
-        "--timeout", "--max-batch", "--max-tokens", "--max-body-mb", "--max-in-flight", "--startup-timeout",
-        "--engine-log"},
+        "--timeout", "--max-batch", "--max-tokens", "--max-body-mb", "--max-in-flight", "--body-timeout",
+        "--startup-timeout", "--engine-log"},
 }
 FLAGS = {verb: flags | {"-h", "--help", "--config"} for verb, flags in FLAGS.items()}
 
