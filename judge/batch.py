@@ -13,7 +13,9 @@ keys it covers *before* its batch is created, and the batch id the moment it exi
 rerun with the same command re-attaches instead of paying twice (a file whose batch id was not yet
 recorded is looked up by its input_file_id in batches.list). batches.create is never retried
 blindly: on an error or timeout the provider may have created the batch all the same, so it is
-looked up by its input file first and created again only when it is not there. Rows of a batch's error file, including
+looked up by its input file first and created again only when it is not there; any other batch
+made from a file in use (a lagging listing, an older version's retries) is cancelled if running,
+and recorded with its cost (judge.batch_duplicates). Rows of a batch's error file, including
 the rows an expired batch did not reach, are recorded with their code and retried live
 (`--batch-retry live`) or in one follow-up batch per run (`--batch-retry batch`); what is still
 unanswered after that is counted in stats.json and left for a rerun, never dropped. A cancelled
@@ -34,7 +36,8 @@ from typing import TYPE_CHECKING
 
 from .backends.cached import reply_record, stored_request
 from .backends.openai import read_completion, request_body
-from .batch_ledger import CANCELLED, REFUSED, BatchLedger, OpenFile
+from .batch_duplicates import find_duplicates, settle_duplicates
+from .batch_ledger import CANCELLED, FINAL, REFUSED, BatchLedger, OpenFile
 from .errors import ConfigError, TeacherError
 from .manifest import mask_urls
 from .pricing import PriceTable
@@ -43,7 +46,6 @@ if TYPE_CHECKING:
     from .distill.plan import Call, Plan
 
 ENDPOINT = "/v1/chat/completions"
-FINAL = ("completed", "failed", "expired", "cancelled")
 UPLOAD_TIMEOUT = 600.0  # seconds for one file upload or download (up to 200 MB)
 
 
@@ -82,6 +84,7 @@ class BatchReport:
     batches_created: int = 0
     found_after_error: int = 0  # of those: created although batches.create answered an error, found by input file
     batch_ids: list[str] = field(default_factory=list)  # every batch this run created or found, in order
+    duplicates: int = 0  # other batches of a file in use, found, cancelled if running, and costed (batch_duplicates)
     reattached: int = 0  # batches of an earlier run picked up again
     cancelled: int = 0  # batches cancelled (--batch-cancel)
     answered: int = 0  # replies stored from output files
@@ -93,7 +96,8 @@ class BatchReport:
 
     def to_json(self) -> dict:
         return {"submitted": self.submitted, "batches_created": self.batches_created,
-                "found_after_error": self.found_after_error, "batch_ids": self.batch_ids, "reattached": self.reattached,
+                "found_after_error": self.found_after_error, "batch_ids": self.batch_ids,
+                "duplicates": self.duplicates, "reattached": self.reattached,
                 "cancelled": self.cancelled, "answered": self.answered, "error_rows": dict(self.error_rows),
                 "retried_live": self.retried_live, "retried_batch": self.retried_batch, "unresolved": self.unresolved,
                 "cost_usd": round(self.cost_usd, 6)}
@@ -296,6 +300,7 @@ class BatchRunner:
                 errors[key] = (unreached, why or f"no result for this request in batch {batch.id} ({batch.status})")
         self.cache.put_many([(key, self.plan.model, requests[key], reply) for key, reply in replies.items()])
         self.ledger.collected(f.file_id, [(key, code, message) for key, (code, message) in errors.items()])
+        await find_duplicates(self.client, self.ledger, f, keep=batch.id)
         self.report.answered += len(replies)
         self.report.error_rows.update(code for code, _ in errors.values())
 
@@ -313,8 +318,14 @@ async def run_batches(runner: BatchRunner, cancel: bool) -> list[Call]:
     try:
         if cancel:
             await runner.cancel()
-            return []
-        return await runner.run()
+            live = []
+        else:
+            live = await runner.run()
+        settled = await settle_duplicates(runner.client, runner.ledger, runner.prices, runner.plan.model,
+                                          poll=runner.poll, timeout=UPLOAD_TIMEOUT)
+        runner.report.duplicates += len(settled)
+        runner.report.batch_ids.extend(settled)
+        return live
     except openai.APIStatusError as e:
         raise TeacherError(f"the Batch API at {mask_urls(str(runner.client.base_url))} refused a request"
                            f" (HTTP {e.status_code}): "
@@ -324,5 +335,5 @@ async def run_batches(runner: BatchRunner, cancel: bool) -> list[Call]:
                            f" ({e.__cause__ or e}); "
                            f"rerun the same command to re-attach to the batches already submitted") from None
     finally:
-        runner.report.cost_usd = runner.spent() - start  # the replies this run stored from batches
+        runner.report.cost_usd = runner.spent() - start  # replies stored from batches, and duplicates settled
         await runner.client.close()

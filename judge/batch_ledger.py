@@ -1,7 +1,8 @@
 """The batch ledger of a distill run folder (tables beside `replies` in its cache.sqlite): each
 uploaded input file with the keys and request bodies it covers, recorded *before* its batch is
 created, the batch id the moment it exists, its last status, whether its results are stored, and
-its error rows. It is what lets a killed `distill --batch` rerun re-attach instead of paying twice."""
+its error rows, and any other batch found made from the same file (a duplicate: billed, so recorded
+with its cost). It is what lets a killed `distill --batch` rerun re-attach instead of paying twice."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+FINAL = ("completed", "failed", "expired", "cancelled")  # batch statuses that change no more
 CANCELLED = "batch_cancelled"  # rows a cancelled batch did not reach
 REFUSED = "batch_failed"  # rows of a batch that failed validation (never run, not billed)
 NOT_FAILURES = (CANCELLED, REFUSED)  # unanswered, but nothing to retry live: a later --batch run resubmits them
@@ -38,6 +40,13 @@ CREATE TABLE IF NOT EXISTS batch_errors (
     code TEXT NOT NULL,
     message TEXT,
     PRIMARY KEY (file_id, key)
+);
+CREATE TABLE IF NOT EXISTS batch_duplicates (
+    batch_id TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    status TEXT,
+    cost_usd REAL,
+    settled INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -112,11 +121,35 @@ class BatchLedger:
                                 "WHERE f.collected = 0")
         return {key for (key,) in rows}
 
+    def add_duplicate(self, file_id: str, batch_id: str, status: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO batch_duplicates (batch_id, file_id, status) VALUES (?, ?, ?)",
+                             (batch_id, file_id, status))
+
+    def unsettled_duplicates(self) -> list[tuple[str, str]]:
+        """(batch id, file id) of the duplicates whose final status and cost are not recorded yet."""
+        return list(self._db.execute("SELECT batch_id, file_id FROM batch_duplicates WHERE settled = 0"))
+
+    def settle_duplicate(self, batch_id: str, status: str, cost: float | None) -> None:
+        with self._db:
+            self._db.execute("UPDATE batch_duplicates SET status = ?, cost_usd = ?, settled = 1 WHERE batch_id = ?",
+                             (status, cost, batch_id))
+
+    def duplicate_cost(self) -> float | None:
+        """USD the duplicates cost (None when one's cost is unknown: no price, or not settled yet)."""
+        rows = list(self._db.execute("SELECT cost_usd, settled FROM batch_duplicates"))
+        return None if any(c is None or not s for c, s in rows) else sum(c for c, _ in rows)
+
     def summary(self) -> list[dict]:
         rows = self._db.execute(
             "SELECT f.batch_id, f.file_id, f.status, f.requests, f.collected, COUNT(e.key) FROM batch_files f "
             "LEFT JOIN batch_errors e ON e.file_id = f.file_id GROUP BY f.file_id ORDER BY f.created")
-        return [{"batch_id": b, "input_file_id": f, "status": s, "requests": n, "collected": bool(c), "error_rows": e}
+        duplicates: dict[str, list[dict]] = {}
+        for batch_id, file_id, status, cost in self._db.execute(
+                "SELECT batch_id, file_id, status, cost_usd FROM batch_duplicates ORDER BY batch_id"):
+            duplicates.setdefault(file_id, []).append({"batch_id": batch_id, "status": status, "cost_usd": cost})
+        return [{"batch_id": b, "input_file_id": f, "status": s, "requests": n, "collected": bool(c), "error_rows": e,
+                 **({"duplicates": duplicates[f]} if f in duplicates else {})}
                 for b, f, s, n, c, e in rows]
 
     def close(self) -> None:

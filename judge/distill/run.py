@@ -133,17 +133,21 @@ def _distill(plan: Plan) -> dict:
     ledger = BatchLedger(out / "cache.sqlite")
     answers = answered(plan, cache)
     work = pending(plan, answers)
-    run = Run(plan, Budget(config.max_cost, spent(prices, plan, answers)), hits=len(answers))
+
+    def paid_so_far() -> float:  # the replies paid for, and batches made twice from one file (judge.batch_duplicates)
+        return spent(prices, plan, answered(plan, cache)) + (ledger.duplicate_cost() or 0.0)
+
+    run = Run(plan, Budget(config.max_cost, paid_so_far()), hits=len(answers))
     batch = None
     stopped = None
     try:
         if (config.batch or config.batch_cancel) and (work or ledger.open_files()):
             batch = BatchRunner(plan, cache, ledger, batch_client(config.teacher), prices, run.budget,
                                 pending=lambda: pending(plan, answered(plan, cache)),
-                                spent=lambda: spent(prices, plan, answered(plan, cache)))
+                                spent=paid_so_far)
             work = asyncio.run(run_batches(batch, cancel=config.batch_cancel))  # what is left to send live
             run.budget_stop = batch.budget_stop
-            run.budget.spent, run.budget.reserved = spent(prices, plan, answered(plan, cache)), 0.0
+            run.budget.spent, run.budget.reserved = paid_so_far(), 0.0
         elif work and ledger.open_files():
             raise ConfigError(f"{len(ledger.open_files())} batch(es) submitted by an earlier --batch run in {out} "
                               f"are still open: rerun with --batch to collect them, or --batch-cancel")

@@ -51,6 +51,7 @@ def finish(plan: Plan, cache, prices: PriceTable, run: Run, stopped: str | None,
     for _, reply in paid(answers):
         tokens.update({k: v for k, v in (reply.get("usage") or {}).items() if isinstance(v, int)})
     costs = [reply_cost(prices, plan, c, r) for c, r in paid(answers)]
+    duplicates = ledger.duplicate_cost()
     done = {c.key for c, _ in answers}  # rewrites: due after parsed replies, expected after unanswered calls
     rewrites_due = sum(plan.rewrite_of(c, r["text"]) is not None for c, r in answers) + sum(
         plan.rewrite_expected(c) for c in plan.calls if c.key not in done)
@@ -63,7 +64,9 @@ def finish(plan: Plan, cache, prices: PriceTable, run: Run, stopped: str | None,
                   "by_batch": sum("batch" in r for _, r in paid(answers))},
         "verdicts": len(verdicts), "parse_failures": sum(not v.parse_ok for v in verdicts),
         "tokens": {plan.model: dict(tokens)},
-        "cost_usd": None if None in costs else round(sum(costs), 6), "price": prices.describe(plan.model),
+        # duplicates: other batches made from a file in use, billed though their replies are not used
+        "cost_usd": None if None in costs or duplicates is None else round(sum(costs) + duplicates, 6),
+        "price": prices.describe(plan.model),
         "this_run": {
             "sent": teacher.calls if teacher else 0, "cache_hits": run.hits,
             "retries": {cause: teacher.retries[cause] if teacher else 0 for cause in CAUSES},

@@ -150,7 +150,7 @@ def add_batch_routes(app: FastAPI, config: FakeConfig, state: State, reply: Call
                  "completion_window": "24h", "status": "in_progress", "created_at": int(now),
                  "in_progress_at": int(now), "expires_at": int(now + 86400), "metadata": body.get("metadata"),
                  "output_file_id": None, "error_file_id": None, "errors": None, "_rows": rows,
-                 "_due": now + delay, "_expiring": expire is not None}
+                 "_due": now + delay, "_expiring": expire is not None, "_born": now}
         if invalid:
             batch.update(status="failed", failed_at=int(now), _rows=[],
                          errors={"object": "list", "data": [{"code": "invalid_request", "message": invalid}]})
@@ -186,7 +186,9 @@ def add_batch_routes(app: FastAPI, config: FakeConfig, state: State, reply: Call
     async def list_batches(request: Request, after: str | None = None, limit: int = 20):
         if refused(request, None):
             return refused(request, None)
-        ids = sorted(state.batches, key=lambda b: int(b.rsplit("_", 1)[1]), reverse=True)  # newest first
+        listed = time.time() - setting("batch_list_lag")
+        ids = sorted((b for b in state.batches if state.batches[b]["_born"] <= listed),
+                     key=lambda b: int(b.rsplit("_", 1)[1]), reverse=True)  # newest first
         if after in ids:
             ids = ids[ids.index(after) + 1:]
         page = [settle(state.batches[b]) for b in ids[:limit]]

@@ -35,6 +35,7 @@ class FakeConfig:
     batch_expire_fraction: float | None = None  # set: batches expire after completing this share of rows
     batch_max_requests: int = 50_000  # more lines in one input file fail validation, as at OpenAI
     batch_create_errors: int = 0  # the first N batches.create answer 500 AFTER creating the batch (a lost reply)
+    batch_list_lag: float = 0.0  # seconds a new batch stays out of batches.list (a lagging listing)
 
 
 def hashed_scores_reply(body: dict) -> str:

@@ -21,7 +21,8 @@ is in_progress); `batch_error_rate` of the rows go to the error file as 500s; wi
 written to the error file as `batch_expired`; a cancelled batch keeps the rows finished before the
 cancel. A file over `batch_max_requests` lines, or with a repeated custom_id, fails validation.
 The first `batch_create_errors` batches.create calls answer 500 after creating their batch (the
-provider created it, the reply was lost).
+provider created it, the reply was lost); a batch shows in batches.list `batch_list_lag` seconds
+after its creation.
 `fake.configure(batch_delay=...)` changes the batch settings of a running server (for new batches).
 
 Run on its own: `python -m judge.testing.fake_openai --config '{"latency": 0.2}'` prints its URL.

@@ -226,3 +226,22 @@ def test_dry_run_does_not_price_again_what_open_batches_cover(items, tmp_path, c
     assert after["batch_cost_usd"] == pytest.approx(before["batch_cost_usd"] * (CALLS - 5) / CALLS, rel=0.05)
     assert "5 requests are already in open batches (collected by the next --batch run, not priced again)" in \
         capsys.readouterr().out
+
+
+def test_a_second_batch_for_the_same_file_is_cancelled_recorded_and_costed(items, tmp_path):
+    """The lost create's batch does not show in batches.list yet when the run looks (a lagging
+    listing), so the run creates another: at collection it finds both, cancels the one it does not
+    use if still running, and records it in stats.json with its cost. Nothing billed goes unrecorded."""
+    with FakeOpenAI(reply=prefers_good, batch_delay=0.5, batch_create_errors=1, batch_list_lag=0.3) as fake:
+        stats = distill(batch_config(fake, items, tmp_path / "run"))
+        served = fake.stats()
+    assert served["batches_created"] == 2 and served["batch_ok"] == 2 * CALLS  # the provider ran (and billed) both
+    (row,) = stats["batches"]
+    assert row["batch_id"] == "batch_fake_2" and row["status"] == "completed"
+    (duplicate,) = row["duplicates"]
+    assert duplicate["batch_id"] == "batch_fake_1" and duplicate["status"] == "completed"
+    single = duplicate["cost_usd"]
+    assert single > 0 and stats["cost_usd"] == pytest.approx(2 * single, abs=1e-6)
+    report = stats["this_run"]["batch"]
+    assert report["duplicates"] == 1 and report["batch_ids"] == ["batch_fake_2", "batch_fake_1"]
+    assert stats["this_run"]["cost_usd"] == pytest.approx(stats["cost_usd"]) and stats["verdicts"] == CALLS
