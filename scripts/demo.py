@@ -280,7 +280,8 @@ def closing_lines(run: Path, real_teacher: bool, on_distilled: bool) -> str:
              "  judgeforge train --config configs/train/judgelm-7b-lora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
              "  judgeforge train --config configs/train/judgelm-7b-qlora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
              "", f"Reports: {run / 'eval' / 'report.md'}" + ("" if on_distilled else f" and {run / 'eval-synthetic' / 'report.md'}")]
-    evals = [("held-out PandaLM pairs, human labels", run / "eval")]
+    heldout = "held-out PandaLM pairs" if PANDALM.exists() else "held-out example pairs (not the PandaLM set)"
+    evals = [(f"{heldout}, human labels", run / "eval")]
     if not on_distilled:
         evals.append(("synthetic format task (what the judge was trained on), held-out", run / "eval-synthetic"))
     for title, folder in evals:
