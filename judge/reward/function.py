@@ -21,20 +21,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..adapters import choose_template, find_adapter_info
-from ..backends.base import Backend, Generation
+from ..backends.base import Backend, BackendError, Generation
 from ..judging import params_for, request_for, verdict_from
 from ..retry import RetryPolicy
 from .plan import KINDS, TEMPLATE_MODE, plan_calls, rewards_from, text_of
 
 log = logging.getLogger("judgeforge.reward")
 
+
 class JudgeReward:
     """A judge as a TRL reward function.
 
     `model`: the judge's model name at `base_url` (any OpenAI-compatible endpoint: vLLM,
     `judgeforge serve`, OpenAI), or pass an in-process `backend` instead. `template`: the judge's
-    prompt (default: a local judge folder's own, from its judgeforge.json, else judgelm for the
-    pairwise kinds and prometheus-absolute for pointwise). `mode`: full, verdict or logprob
+    prompt (default: its own, as `judgeforge serve` lists it at /v1/models or a local judge folder's
+    judgeforge.json says, else judgelm for the pairwise kinds and prometheus-absolute for pointwise). `mode`: full, verdict or logprob
     (default: the expected grade from the verdict-token probabilities, a smooth reward).
     `kind`: pointwise, pairwise (against the reference) or group (win rate within one prompt's
     completions); `reference_key`: the dataset column holding reference answers (used where
@@ -54,6 +55,8 @@ class JudgeReward:
             from ..backends.openai import OpenAIBackend
 
             backend = OpenAIBackend(model, base_url, api_key, concurrency=concurrency, retry=retry, timeout=timeout)
+            if template is None:  # the judge's own template, where its server lists one (judgeforge serve)
+                template = served_template(backend.base_url, backend.api_key, model, TEMPLATE_MODE[kind])
         info = find_adapter_info(model) if model and not base_url and Path(model).is_dir() else None
         self.template = choose_template(TEMPLATE_MODE[kind], explicit=template, info=info,
                                         context=f"; the {kind} reward needs a {TEMPLATE_MODE[kind]} template")
@@ -112,6 +115,25 @@ class JudgeReward:
         if getattr(self, "_loop", None) is not loop and getattr(self.backend, "client", None) is not None:
             self.backend.client = None
         self._loop = loop
+
+
+def served_template(base_url: str, api_key: str, model: str, mode: str) -> str | None:
+    """The template `judgeforge serve` lists for `model` and `mode` at GET /v1/models (a trained judge's
+    own); None where the server lists none (vLLM, OpenAI). A server that cannot be reached raises."""
+    import httpx
+
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", headers={"Authorization": f"Bearer {api_key}"},
+                             timeout=30.0)
+    except httpx.HTTPError as e:
+        raise BackendError(f"cannot reach the judge at {base_url} to read its template ({e}); is it running? "
+                           f"(template= skips this)") from None
+    try:
+        entries = response.json().get("data", []) if response.status_code == 200 else []
+    except (ValueError, AttributeError):  # not a model list: nothing to read a template from
+        entries = []
+    return next(((e.get("templates") or {}).get(mode) for e in entries if isinstance(e, dict) and e.get("id") == model),
+                None)
 
 
 class AsyncJudgeReward(JudgeReward):

@@ -1,5 +1,6 @@
 """A fake OpenAI-compatible grader on 127.0.0.1 for the reward tests: `/v1/chat/completions` answers
-with text and, when asked, per-token top logprobs, as vLLM does. `decide(user_text, body)` returns the
+with text and, when asked, per-token top logprobs, as vLLM does; `/v1/models` lists the judge with
+`templates`, as `judgeforge serve` does. `decide(user_text, body)` returns the
 reply as positions: (token, {token: probability} or None), so a test states the grade distribution
 the judge holds for each prompt and knows the exact reward to expect."""
 
@@ -56,6 +57,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self):
+        """/v1/models as `judgeforge serve` lists it, with the judge's templates when the test set some."""
+        data = json.dumps({"object": "list", "data": [{"id": "judge", "templates": self.server.templates}]}).encode()
+        self.send_response(200 if self.path == "/v1/models" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def log_message(self, *args):
         pass
 
@@ -65,9 +75,9 @@ class RewardJudge(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, decide: Callable[[str, dict], Positions]):
+    def __init__(self, decide: Callable[[str, dict], Positions], templates: dict | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.decide, self.lock, self.bodies = decide, threading.Lock(), []
+        self.decide, self.templates, self.lock, self.bodies = decide, templates or {}, threading.Lock(), []
         self.base_url = f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def __enter__(self) -> RewardJudge:

@@ -83,10 +83,22 @@ def test_a_judge_that_is_down_raises():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: nothing listens there
-    judge = JudgeReward("judge", base_url=f"http://127.0.0.1:{port}/v1",
+    url = f"http://127.0.0.1:{port}/v1"
+    judge = JudgeReward("judge", base_url=url, template="prometheus-absolute",
                         retry=RetryPolicy(max_retries=1, backoff=0.01), timeout=5)
     with pytest.raises(BackendError):
         judge(prompts=["Q?"], completions=["sure5"])
+    with pytest.raises(BackendError, match="cannot reach the judge"):  # asking it for its template
+        JudgeReward("judge", base_url=url)
+
+
+def test_the_template_a_judgeforge_server_lists_for_the_judge_is_used():
+    with RewardJudge(prometheus, templates={"pointwise": "rag-relevancy@1", "pairwise": "pandalm@1"}) as fake:
+        assert reward(fake).template.key == "rag-relevancy@1"
+        assert reward(fake, kind="group").template.key == "pandalm@1"
+        assert reward(fake, template="prometheus-absolute").template.key == "prometheus-absolute@1"
+    with RewardJudge(prometheus) as fake:  # a server that lists no templates (vLLM): the defaults
+        assert reward(fake).template.key == "prometheus-absolute@1"
 
 
 def judgelm(user: str, body: dict):
