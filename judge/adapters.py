@@ -34,6 +34,8 @@ class AdapterInfo:
     best_metric: dict | None = None  # {"name": "accuracy", "value": 0.95, "step": 40, "checkpoint": ...}
     lora: dict = field(default_factory=dict)  # {"r", "alpha", "dropout", "target_modules"}
     quantization: str = "none"
+    # BitsAndBytesConfig's arguments the base was quantized with (4bit: nf4, double quant, compute dtype), or None
+    quantization_config: dict | None = None
     merged_from: str | None = None  # set on a merged model: the adapter folder it came from
     judgeforge_version: str = __version__
 

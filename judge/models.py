@@ -18,10 +18,10 @@ from pathlib import Path
 
 from .adapters import find_adapter_info, write_adapter_info
 from .configfile import option
+from .dtype import DTYPES, choose_dtype
 from .errors import ConfigError
 from .outdir import staged_dir
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")  # "auto": the dtype the checkpoint was saved in
 MERGE_DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -43,28 +43,38 @@ def load_tokenizer(path: str | os.PathLike):
         raise ConfigError(f"cannot load the tokenizer from {path}: {e}") from None
 
 
-def load_model(path: str | os.PathLike, *, dtype: str = "auto", device_map=None, **kwargs):
-    """AutoModelForCausalLM.from_pretrained with judgeforge's errors."""
+def load_model(path: str | os.PathLike, *, dtype: str, device_map=None, **kwargs):
+    """AutoModelForCausalLM.from_pretrained in `dtype` (a dtype name: callers resolve "auto" through
+    judge.dtype.choose_dtype, the one rule) with judgeforge's errors."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype not in MERGE_DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(MERGE_DTYPES)}, got {dtype!r}")
     check_model_path(path, "base model")
     try:
-        return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype if dtype == "auto" else getattr(torch, dtype),
-                                                    device_map=device_map, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype), device_map=device_map,
+                                                    **kwargs)
     except OSError as e:
         raise ConfigError(f"cannot load the model from {path}: {e}") from None
 
 
-def load_judge(base: str | os.PathLike, adapter: str | os.PathLike | None = None, *, dtype: str = "auto",
-               device: str | None = None):
-    """(model, tokenizer): the base model with the PEFT `adapter` on top (when given), on `device`
-    (default: cuda when there is one), and the adapter's tokenizer when it ships one, else the base's."""
-    import torch
+def load_judge(base: str | os.PathLike, adapter: str | os.PathLike | None = None, *, dtype: str, device: str,
+               load_in_4bit: bool = False):
+    """(model, tokenizer): the base model in `dtype` with the PEFT `adapter` on top (when given), on
+    `device`, and the adapter's tokenizer when it ships one, else the base's. A QLoRA adapter goes on
+    the full-precision base unless `load_in_4bit`: then the base is quantized as the adapter's
+    judgeforge.json records (nf4, double quant), computing in `dtype`, as the trainer evaluated it."""
+    kwargs = {}
+    if load_in_4bit:
+        from .quantization import bnb_config, check_bitsandbytes, quantization_record
 
-    model = load_model(base, dtype=dtype, device_map=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        check_bitsandbytes("4bit", "cuda" if device.startswith("cuda") else "cpu")
+        info = find_adapter_info(adapter) if adapter is not None else None
+        record = dict(info.quantization_config) if info and info.quantization == "4bit" and info.quantization_config \
+            else quantization_record("4bit", dtype)
+        kwargs["quantization_config"] = bnb_config({**record, "bnb_4bit_compute_dtype": dtype})
+    model = load_model(base, dtype=dtype, device_map={"": device} if load_in_4bit else device, **kwargs)
     tokenizer_source = base
     if adapter is not None:
         from peft import PeftModel
@@ -83,21 +93,27 @@ class MergeConfig:
     base: str = option(help="base model folder")
     adapter: str = option(help="adapter folder written by `judgeforge train`")
     out: str = option(help="output folder")
-    dtype: str = option("float32", choices=DTYPES[1:],
-                        help="merge and save in this dtype (float32: exact; bfloat16: half the size)")
+    dtype: str = option("auto", choices=DTYPES, help=(
+        "merge and save in this dtype; auto: bfloat16 where this machine computes it natively, else float32 "
+        "(float32 is exact to ~1e-4; bfloat16 halves the size)"))
 
 
-def merge(base: str, adapter: str, out: str, *, dtype: str = "float32") -> Path:
-    """`judgeforge merge`: write OUT, a plain model folder of `adapter` folded into `base`."""
+def merge(base: str, adapter: str, out: str, *, dtype: str = "auto") -> Path:
+    """`judgeforge merge`: write OUT, a plain model folder of `adapter` folded into `base`. A QLoRA
+    adapter (trained on the 4-bit base) is merged into the full-precision base, loaded in `dtype`:
+    the usual dequantize-and-merge recipe, since 4-bit weights cannot hold the sum."""
     from peft import PeftModel
 
-    if dtype not in MERGE_DTYPES:
-        raise ConfigError(f"--dtype must be one of {', '.join(MERGE_DTYPES)}, got {dtype!r}")
+    choice = choose_dtype(dtype, "cpu")  # merging runs on the CPU
     check_model_path(adapter, "adapter")
     out_path = Path(out)
     _check_out(out_path, base, adapter)
     info = find_adapter_info(adapter)  # None for an adapter from elsewhere
-    model = PeftModel.from_pretrained(load_model(base, dtype=dtype), adapter).merge_and_unload()
+    print(f"merge: {choice}")
+    if info is not None and info.quantization != "none":
+        print(f"merge: {adapter} is a QLoRA adapter (trained on a {info.quantization} base): merging it into the "
+              f"full-precision base {base} in {choice.dtype}, not into the quantized weights")
+    model = PeftModel.from_pretrained(load_model(base, dtype=choice.dtype), adapter).merge_and_unload()
     source = adapter if (Path(adapter) / "tokenizer_config.json").exists() else base
     with staged_dir(out_path) as staging:
         model.save_pretrained(staging)

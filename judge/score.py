@@ -16,12 +16,14 @@ are never mixed in). One run per output at a time (`OUT.lock`).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .backends.base import Backend, BackendError
 from .configfile import option
+from .dtype import DTYPES
 from .errors import ConfigError, InputError
 from .judging import MODES, iter_verdicts, orders_for, params_for
 from .jsonl import AppendLog, iter_json_rows, read_items, read_json, write_json, write_jsonl
@@ -56,6 +58,11 @@ class ScoreConfig:
     timeout: float = option(600.0, help="openai backend: seconds per attempt")
     max_retries: int = option(6, help="openai backend: retries per request on 429 (after Retry-After), 5xx, timeouts "
                                       "and dropped connections; then the run stops (exit 1), keeping what was judged")
+    dtype: str = option("auto", choices=DTYPES, help=(
+        "vllm/hf backends: the model's dtype; auto: bfloat16 where the device computes it natively (CUDA compute "
+        "capability 8.0+, CPUs with avx512_bf16/amx_bf16), else float32"))
+    load_in_4bit: bool = option(False, help="hf backend: judge on the base quantized to 4-bit nf4 as QLoRA trained it "
+                                            "(default: a QLoRA adapter goes on the full-precision base)")
     tensor_parallel_size: int = option(1, help="vllm backend: GPUs per model")
     max_model_len: int | None = option(None, help="vllm backend: context length")
     limit: int | None = option(None, help="score only the first N items")
@@ -81,6 +88,9 @@ class ScoreConfig:
             raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.ray_replicas is not None and self.ray_replicas < 1:
             raise ConfigError(f"--ray-replicas must be 1 or more, got {self.ray_replicas}")
+        if self.load_in_4bit and self.backend != "hf":
+            raise ConfigError("--load-in-4bit is for --backend hf (vLLM serves a QLoRA adapter on the full base, or "
+                              "its merged model)")
         if self.ray_address and not self.ray_replicas:
             raise ConfigError("--ray-address joins a Ray cluster for --ray-replicas: give --ray-replicas N too")
 
@@ -98,15 +108,21 @@ def resolve_template(config: ScoreConfig, items: list) -> Template:
 def make_backend(config: ScoreConfig) -> Backend:
     """The backend `config` names; the judge's name in verdicts is --name, else the adapter's or
     the model's folder name, the same whichever backend judges."""
+    if config.backend in ("vllm", "hf"):
+        extra = dict(config.extra)
+        dtype = extra.pop("dtype", config.dtype)  # --engine-arg dtype=X: the older spelling of --dtype X
+        if config.dtype not in ("auto", dtype):
+            raise ConfigError(f"--dtype {config.dtype} and --engine-arg dtype={dtype} disagree: give one")
     if config.backend == "vllm":
         from .backends.vllm import VLLMBackend
 
         backend = VLLMBackend(config.model, adapter=config.adapter, tensor_parallel_size=config.tensor_parallel_size,
-                              max_model_len=config.max_model_len, **config.extra)
+                              max_model_len=config.max_model_len, dtype=dtype, **extra)
     elif config.backend == "hf":
         from .backends.hf import HFBackend
 
-        backend = HFBackend(config.model, adapter=config.adapter, **config.extra)
+        backend = HFBackend(config.model, adapter=config.adapter, dtype=dtype, load_in_4bit=config.load_in_4bit,
+                            **extra)
     else:
         from .backends.openai import OpenAIBackend
 
@@ -121,7 +137,7 @@ def make_backend(config: ScoreConfig) -> Backend:
 # What a verdict depends on besides the item: a resumed run must match on all of it. The api key,
 # limits, batch size, concurrency, timeouts, retries and paths do not change a verdict.
 _SAME_VERDICTS = ("backend", "mode", "swap", "max_tokens", "name", "base_url", "tensor_parallel_size",
-                  "max_model_len", "extra")
+                  "max_model_len", "extra", "dtype", "load_in_4bit")
 _WHAT = {"input_sha256": "the input file's content", "template": "the template", "template_hash": "the template's text",
          "model": "the model", "adapter": "the adapter's files"}
 
@@ -231,6 +247,8 @@ def _score(config: ScoreConfig, backend: Backend | None, items: list, template: 
             backend = backend or make_backend(config)
         from tqdm import tqdm
 
+        if getattr(backend, "dtype", None) is not None:  # the one dtype rule's choice (judge.dtype)
+            print(f"score: {backend.dtype}", file=sys.stderr)
         try:
             with tqdm(total=len(wanted), initial=len(wanted) - len(pending), unit="call", desc=f"score {backend.name}",
                       disable=not progress, dynamic_ncols=True) as bar:
@@ -258,7 +276,8 @@ def _score(config: ScoreConfig, backend: Backend | None, items: list, template: 
                    config={**asdict(config), "api_key": None, "template": template.key,
                            "template_hash": template.text_hash},
                    inputs={"items": config.input, **({"adapter": config.adapter} if config.adapter else {})},
-                   counts=counts, resume=state, executor=executor)
+                   counts=counts, resume=state, executor=executor,
+                   dtype=backend.dtype.as_dict() if getattr(backend, "dtype", None) is not None else None)
     log.remove()
     state_path.unlink(missing_ok=True)
     return counts

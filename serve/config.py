@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from judge.configfile import option
+from judge.dtype import DTYPES
 from judge.errors import ConfigError
 
 
@@ -28,6 +29,9 @@ class ServeConfig:
     port: int = option(8000, help="the judge API's port")
     api_key: str | None = option(None, help="require 'Authorization: Bearer KEY' on every route but /health "
                                             "(default: JUDGEFORGE_API_KEY)")
+    dtype: str = option("auto", choices=DTYPES, help=(
+        "vLLM: the model's dtype; auto: bfloat16 where the device computes it natively (CUDA compute capability "
+        "8.0+, CPUs with avx512_bf16/amx_bf16), else float32 (a --vllm-arg=--dtype=X wins)"))
     tensor_parallel_size: int | None = option(None, help="vLLM: GPUs per model")
     max_model_len: int | None = option(None, help="vLLM: context length (also the input length limit)")
     gpu_memory_utilization: float | None = option(None, help="vLLM: share of GPU memory to use")

@@ -37,6 +37,7 @@ class EngineConfig:
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     extra_args: list[str] = field(default_factory=list)  # any other `vllm serve` flags, as given
+    dtype: str | None = None  # judge.dtype's choice; a --dtype among extra_args wins
 
 
 def launcher(model: str) -> list[str]:
@@ -57,7 +58,8 @@ def engine_command(config: EngineConfig, port: int) -> list[str]:
                     *(f"{name}={path}" for name, path in config.adapters.items())]
     for flag, value in (("--tensor-parallel-size", config.tensor_parallel_size),
                         ("--max-model-len", config.max_model_len),
-                        ("--gpu-memory-utilization", config.gpu_memory_utilization)):
+                        ("--gpu-memory-utilization", config.gpu_memory_utilization),
+                        ("--dtype", None if _has_flag(config.extra_args, "--dtype") else config.dtype)):
         if value is not None:
             command += [flag, str(value)]
     return command + list(config.extra_args)
@@ -197,6 +199,9 @@ class EngineProcess(ChildServer):
 
 def sizes_memory(config: EngineConfig) -> bool:
     """Whether the user sized the engine's memory (then judgeforge picks no KV cache size)."""
-    flags = ("--kv-cache-memory-bytes", "--gpu-memory-utilization")
-    return config.gpu_memory_utilization is not None or any(arg.split("=")[0].replace("_", "-") in flags
-                                                            for arg in config.extra_args)
+    return config.gpu_memory_utilization is not None or _has_flag(config.extra_args, "--kv-cache-memory-bytes",
+                                                                  "--gpu-memory-utilization")
+
+
+def _has_flag(args: list[str], *flags: str) -> bool:
+    return any(arg.split("=")[0].replace("_", "-") in flags for arg in args)

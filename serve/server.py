@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from judge.backends.vllm import vllm_device
+from judge.dtype import choose_dtype
 from judge.errors import ConfigError
 from judge.manifest import mask_log_handlers, mask_urls
 
@@ -82,8 +84,10 @@ def plan_engine(config: ServeConfig) -> tuple[EngineConfig, list[Judge]]:
         judges = [dataclasses.replace(judges[1], parent=None)]
         (name, adapter), = adapters.items()
         base, adapters = str(merged_model(config.base, adapter)), {}
+    choice = choose_dtype(config.dtype, vllm_device())  # reads /proc/cpuinfo or nvidia-smi: no torch here
+    log.info("vLLM %s", choice)
     return EngineConfig(base, name, adapters, config.tensor_parallel_size, config.max_model_len,
-                        config.gpu_memory_utilization, config.vllm_args), judges
+                        config.gpu_memory_utilization, config.vllm_args, dtype=choice.dtype), judges
 
 
 def _raise_exit(signum, frame):

@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from judge.configfile import flatten, read_yaml_mapping, yaml_loader
+from judge.dtype import DTYPES, DtypeChoice, choose_dtype
 from judge.errors import ConfigError
 
 PAIRWISE_METRICS = ["accuracy", "f1", "consistency", "loss"]  # accuracy = agreement with the target verdicts
@@ -32,8 +33,13 @@ class TrainConfig(TrainingArguments):
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
     lora_target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR),
                                            metadata={"help": "module names that get LoRA; never lm_head or embed_tokens"})
-    quantization: str = field(default="none", metadata={"help": "base weights: none, 4bit (QLoRA: nf4, double quant, bf16 compute) or 8bit",
+    quantization: str = field(default="none", metadata={"help": "base weights: none, 4bit (QLoRA: nf4, double quant, compute in "
+                                                               "`dtype`) or 8bit; bitsandbytes, on GPU and CPU",
                                                        "choices": ["none", "4bit", "8bit"]})
+    dtype: str = field(default="auto", metadata={
+        "help": "base weights' dtype (and the 4-bit compute dtype): auto = bf16/fp16 when the config sets bf16 or fp16 "
+                "(false: float32), else bfloat16 where the device computes it natively, float32 otherwise",
+        "choices": list(DTYPES)})
     eval_samples: int = field(default=100, metadata={"help": "val items (with both their orders) judged at each evaluation; 0 = all"})
     eval_mode: str = field(default="verdict", metadata={"help": "how val verdicts are generated: verdict (constrained, always parses) or full (free text, parsed)",
                                                         "choices": ["verdict", "full"]})
@@ -89,6 +95,7 @@ class TrainConfig(TrainingArguments):
             self.eval_strategy, self.load_best_model_at_end = "no", False
         if not _cuda():
             self.use_cpu = True  # the only device here (and bf16 on CPU needs it said)
+            _check_cpu_optimizer(self.optim)
         if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
             self.gradient_checkpointing_kwargs = {"use_reentrant": False}  # needs no input grads under LoRA
         try:
@@ -103,9 +110,34 @@ class TrainConfig(TrainingArguments):
         return get_template(self.template).mode
 
     @property
+    def dtype_choice(self) -> DtypeChoice:
+        """The dtype the base weights load in (and 4-bit layers compute in), and why: the one rule
+        (judge.dtype) unless the config names a dtype (`dtype`, or bf16/fp16, see load_config)."""
+        if self.dtype == "auto" and (self.bf16 or self.fp16):
+            name = "bfloat16" if self.bf16 else "float16"
+            return DtypeChoice(name, "auto", _device(self), f"{'bf16' if self.bf16 else 'fp16'}: true in the config")
+        return choose_dtype(self.dtype, _device(self))
+
+    @property
     def model_dtype(self) -> str:
-        """The dtype the base weights load in: the mixed-precision dtype, else fp32."""
-        return "bfloat16" if self.bf16 else "float16" if self.fp16 else "float32"
+        return self.dtype_choice.dtype
+
+
+# Paged optimizers page their state through CUDA unified memory; on the CPU bitsandbytes quietly
+# drops the paging. Refused there, naming the same optimizer unpaged (bitsandbytes runs those on CPUs).
+UNPAGED = {"paged_adamw_32bit": "adamw_torch", "paged_adamw_8bit": "adamw_8bit", "paged_lion_32bit": "lion_32bit",
+           "paged_lion_8bit": "lion_8bit", "paged_ademamix_32bit": "ademamix", "paged_ademamix_8bit": "ademamix_8bit"}
+
+
+def _check_cpu_optimizer(optim) -> None:
+    name = getattr(optim, "value", optim)
+    if name in UNPAGED:
+        raise ConfigError(f"optim: {name} pages optimizer state through CUDA memory and there is no GPU here; use "
+                          f"optim: {UNPAGED[name]} on the CPU (--set optim={UNPAGED[name]})")
+
+
+def _device(config: TrainConfig) -> str:
+    return "cpu" if config.use_cpu else "cuda"
 
 
 def _cuda() -> bool:
@@ -127,4 +159,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Tr
             raise ConfigError(f"--set expects key=value, got {item!r}")
         value = yaml.load(raw, Loader=yaml_loader()) if raw else ""
         values.update(flatten({key.strip().replace(".", "_"): value}, "--set", TrainConfig))
+    if values.get("dtype", "auto") == "auto" and ("bf16" in values or "fp16" in values):
+        # bf16/fp16 set in the config is an explicit choice: `bf16: false` trains (and computes 4-bit) in float32
+        values["dtype"] = "bfloat16" if values.get("bf16") else "float16" if values.get("fp16") else "float32"
     return TrainConfig(**values)

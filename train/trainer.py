@@ -17,15 +17,14 @@ import contextlib
 import time
 from pathlib import Path
 
-import torch
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
 
 from judge.adapters import AdapterInfo, write_adapter_info
-from judge.errors import ConfigError
 from judge.jsonl import AppendLog, write_jsonl
 from judge.manifest import file_sha256, write_manifest
 from judge.models import load_model, load_tokenizer
 from judge.outdir import staged_dir
+from judge.quantization import bnb_config, check_bitsandbytes, quantization_record
 from judge.runlock import RunLock
 
 from .config import TrainConfig
@@ -90,36 +89,40 @@ def load_base(config: TrainConfig):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     kwargs = {}
+    choice = config.dtype_choice
     if config.quantization != "none":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"quantization: {config.quantization} (QLoRA) trains on a CUDA GPU: bitsandbytes has no "
-                              f"4/8-bit training kernels for the CPU, and torch sees no GPU here. Set quantization: none "
-                              f"to train LoRA in bf16/fp32, or run on a GPU machine")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise ConfigError("quantization needs bitsandbytes: pip install -e '.[gpu]'") from None
         from accelerate import PartialState
-        from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = (
-            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
-            if config.quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-        kwargs["device_map"] = {"": PartialState().local_process_index}  # a whole quantized copy per DDP rank
-    model = load_model(config.base_model, dtype=config.model_dtype, **kwargs)
+        device = "cpu" if config.use_cpu else PartialState().local_process_index  # a whole quantized copy per DDP rank
+        check_bitsandbytes(config.quantization, "cpu" if config.use_cpu else "cuda")
+        kwargs["quantization_config"] = bnb_config(quantization_record(config.quantization, choice.dtype))
+        kwargs["device_map"] = {"": device}
+    model = load_model(config.base_model, dtype=choice.dtype, **kwargs)
     model.config.use_cache = False  # no KV cache while training (and with gradient checkpointing)
     if config.quantization != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
                                                 gradient_checkpointing_kwargs=config.gradient_checkpointing_kwargs)
+        keep_trainable_layout(model)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=config.lora_target_modules, bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 
 
+def keep_trainable_layout(model) -> None:
+    """bitsandbytes (0.50) repacks a 4-bit layer's weights for its CPU inference kernel the first time
+    the layer runs in eval mode without gradients (the judge-aware evaluation) on a CPU with
+    AVX512-BF16; that kernel passes no gradient to its input, so every later training step would
+    silently lose the gradients of all LoRA layers below the last. Training keeps the trainable layout."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
 def build_trainer(config: TrainConfig, *, pad_to: int | None = None,
                   callbacks: list[TrainerCallback] = ()) -> tuple[JudgeTrainer, TrainData]:
     tokenizer = load_tokenizer(config.base_model)
+    if config.process_index == 0:
+        print(f"train: {config.dtype_choice}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # never add a token: vLLM loads no resized embeddings
     data = load_data(config, tokenizer)
@@ -177,7 +180,8 @@ def _train(config: TrainConfig, callbacks, *, fresh: bool, main: bool) -> dict:
     if trainer.is_world_process_zero():
         write_manifest(out, "train", config=config.to_dict(),
                        inputs={"train": config.train_file, **({"val": config.val_file} if config.val_file else {})},
-                       counts={**data.counts, "steps": state.global_step}, summary=summary)
+                       counts={**data.counts, "steps": state.global_step}, summary=summary,
+                       dtype=config.dtype_choice.as_dict())
         plot_log(out / LOG_FILE, out / PLOT_FILE, config.metric_for_best_model)
     return summary
 
@@ -199,6 +203,7 @@ def _write_adapter_info(config: TrainConfig, data: TrainData, adapter: Path, bes
         lora={"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
               "target_modules": list(config.lora_target_modules)},
         quantization=config.quantization,
+        quantization_config=quantization_record(config.quantization, config.model_dtype),
     ))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..dtype import DtypeChoice, choose_dtype, torch_device
 from ..models import load_judge
 from .base import Generation, GenerationParams, Request
 from .constrained import Constraint, decode_constrained
@@ -24,15 +25,22 @@ from .encoding import context_refusal, encode_prompt
 class HFBackend:
     """`Backend` over a transformers causal LM. `model` is a folder (loaded, with `adapter` on top
     and the adapter's tokenizer when it ships one) or a live model (a peft model included), then
-    `tokenizer` is required."""
+    `tokenizer` is required. A loaded model's dtype follows the one rule (judge.dtype: `dtype="auto"`);
+    `load_in_4bit` quantizes the base as QLoRA trained it (the adapter's judgeforge.json)."""
 
     def __init__(self, model, tokenizer=None, *, adapter: str | os.PathLike | None = None, name: str | None = None,
-                 dtype: str = "auto", device: str | None = None, batch_size: int = 8, max_context: int | None = None):
+                 dtype: str = "auto", device: str | None = None, batch_size: int = 8, max_context: int | None = None,
+                 load_in_4bit: bool = False):
+        self.dtype: DtypeChoice | None = None  # how a loaded model's dtype was chosen (None for a live model)
         if isinstance(model, (str, os.PathLike)):
             name = name or Path(adapter or model).name
-            model, tokenizer = load_judge(model, adapter, dtype=dtype, device=device)
-        elif tokenizer is None or adapter is not None:
-            raise TypeError("a live model needs its tokenizer, and takes no adapter path (wrap it with peft first)")
+            device = device or torch_device()
+            self.dtype = choose_dtype(dtype, "cuda" if device.startswith("cuda") else "cpu")
+            model, tokenizer = load_judge(model, adapter, dtype=self.dtype.dtype, device=device,
+                                          load_in_4bit=load_in_4bit)
+        elif tokenizer is None or adapter is not None or load_in_4bit:
+            raise TypeError("a live model needs its tokenizer, and takes no adapter path or quantization (wrap it "
+                            "with peft first)")
         self.model, self.tokenizer = model, tokenizer
         self.name = name or Path(getattr(model.config, "_name_or_path", "") or "hf-model").name
         self.batch_size = batch_size

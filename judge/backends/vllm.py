@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..adapters import adapter_rank, vllm_lora_rank
+from ..dtype import choose_dtype
 from .base import Generation, GenerationParams, Request
 from .encoding import context_refusal, encode_prompt
 
@@ -94,16 +95,22 @@ def node_free_memory(sys_root: str = "/sys") -> tuple[int, int]:
     return node, free
 
 
+def vllm_device() -> str:
+    """Where vLLM computes: the CPU build on the CPU, any other build on CUDA GPUs."""
+    return "cpu" if vllm_cpu_build() else "cuda"
+
+
 class VLLMBackend:
     def __init__(self, model: str, *, adapter: str | None = None, tensor_parallel_size: int = 1, max_model_len: int | None = None, seed: int = 0,
-                 gpu_memory_utilization: float | None = None, **engine_kwargs):
+                 gpu_memory_utilization: float | None = None, dtype: str = "auto", **engine_kwargs):
+        self.dtype = choose_dtype(dtype, vllm_device())  # the one rule, not the checkpoint's saved dtype
         # read by the engine process vllm.LLM starts; a memory size the user gave wins over ours
         os.environ.update(engine_env(kv_cache_set="kv_cache_memory_bytes" in engine_kwargs
                                      or gpu_memory_utilization is not None))
         from vllm import LLM
         from vllm.lora.request import LoRARequest
 
-        kwargs = dict(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed,
+        kwargs = dict(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed, dtype=self.dtype.dtype,
                       enable_prefix_caching=True, **engine_kwargs)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len

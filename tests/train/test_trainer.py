@@ -75,12 +75,6 @@ def test_a_rerun_resumes_from_the_last_checkpoint(trained, tmp_path):
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]  # steps 3-4 were redone, logged once
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
-def test_qlora_without_cuda_is_refused_clearly(tiny_overrides):
-    with pytest.raises(ConfigError, match=r"quantization: 4bit \(QLoRA\) trains on a CUDA GPU"):
-        train(load_config(None, tiny_overrides + ["quantization=4bit"]))
-
-
 def test_a_missing_base_model_exits_2_naming_it(tiny_overrides, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "c.yaml").write_text("template: pandalm\n")
@@ -95,7 +89,8 @@ def test_merged_model_gives_the_adapter_logits(trained, tiny_llama_path, tmp_pat
 
     _, config, _ = trained
     adapter, merged = f"{config.output_dir}/adapter", tmp_path / "merged"
-    assert main(["merge", "--base", str(tiny_llama_path), "--adapter", adapter, "--out", str(merged)]) == 0
+    assert main(["merge", "--base", str(tiny_llama_path), "--adapter", adapter, "--out", str(merged),
+                 "--dtype", "float32"]) == 0  # float32: exact to float error (auto may pick bfloat16)
     ids = torch.tensor([list(range(100, 140))])
     with torch.no_grad():
         peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32), adapter)

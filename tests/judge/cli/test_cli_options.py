@@ -16,7 +16,8 @@ FLAGS = {
     ("score",): {
         "--input", "--out", "--backend", "--model", "--adapter", "--template", "--swap", "--mode", "--max-tokens",
         "--batch-size", "--name", "--base-url", "--api-key", "--concurrency", "--timeout", "--max-retries",
-        "--tensor-parallel-size", "--max-model-len", "--limit", "--fresh", "--engine-arg", "--ray-replicas",
+        "--tensor-parallel-size", "--max-model-len", "--limit", "--fresh", "--engine-arg", "--ray-replicas", "--dtype",
+        "--load-in-4bit",
         "--ray-address", "--cascade", "--teacher-model", "--teacher-base-url", "--teacher-template",
         "--teacher-concurrency", "--prices"},
     ("filter",): {"--verdicts", "--out", "--val-fraction", "--max-spread", "--export", "--seed", "--items", "--swap",
@@ -28,7 +29,7 @@ FLAGS = {
     ("merge",): {"--base", "--adapter", "--out", "--dtype"},
     ("serve",): {
         "--base", "--adapter", "--merged", "--template", "--upstream", "--upstream-api-key", "--host", "--port",
-        "--api-key", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--vllm-arg",
+        "--api-key", "--dtype", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--vllm-arg",
         "--timeout", "--max-batch", "--max-tokens", "--max-body-mb", "--max-in-flight", "--body-timeout",
         "--startup-timeout", "--engine-log"},
 }
@@ -135,7 +136,7 @@ def test_every_config_field_has_help(cls):
 
 @pytest.mark.parametrize("verb,flag,default", [
     (("score",), "--backend", None), (("score",), "--mode", "full"), (("filter",), "--export", None),
-    (("data", "export"), "--format", "conversational"), (("merge",), "--dtype", "float32"),
+    (("data", "export"), "--format", "conversational"), (("merge",), "--dtype", "auto"),
     (("calibrate",), "--gold-format", "jsonl"),
 ])
 def test_choices_are_the_fields_and_the_default_is_among_them(verb, flag, default):
