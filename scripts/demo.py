@@ -158,11 +158,8 @@ def main() -> int:
 
 
 FAST_START = "--vllm-arg=-O0"  # no torch.compile warm-up: ~40 s instead of ~100 s to start on CPU, ~6% slower
-# float32 for every engine and the merged judge: bf16 is fast only on CPUs with AVX512-BF16/AMX. On an
-# AVX2-only host vLLM cannot build its oneDNN bf16 matmul ("Failed to create oneDNN linear, fallback to
-# torch linear") and a bf16 linear takes 2.3x a float32 one; the demo's distill then ran at ~40 requests
-# a minute. 135M parameters in float32 are 0.5 GB.
-DTYPE = "float32"
+# No dtype is passed: every engine and the merge follow --dtype auto (judge/dtype.py), bf16 only on CPUs
+# that compute it natively (AVX512-BF16/AMX), float32 on AVX2-only ones where bf16 is 2.3x slower.
 MIN_TRAIN_ROWS = 64
 SYNTHETIC = ROOT / "examples" / "synthetic"
 
@@ -177,8 +174,7 @@ def pipeline(run: Path, args) -> str:
     def base_server() -> str:
         """vLLM serving the base SmolLM2 (judgeforge serve forwards /v1 to it): the stand-in teacher,
         and the base judge of the comparison."""
-        return start_server("--base", MODEL, "--max-model-len", "4096", FAST_START, f"--vllm-arg=--dtype={DTYPE}",
-                            port=18761,
+        return start_server("--base", MODEL, "--max-model-len", "4096", FAST_START, port=18761,
                             log=run / "base-server.log") + "/v1"
 
     def score_http(url: str, model: str, items: Path, name: str, out: str, mode: str = "verdict"):
@@ -224,8 +220,7 @@ def pipeline(run: Path, args) -> str:
     stage(run, "train", lambda: judgeforge(
         "train", "--config", "configs/train/smoke-cpu.yaml", "--set", f"output_dir={run / 'train'}",
         "--set", f"base_model={MODEL}", "--set", f"max_steps={args.steps}", *[a for d in data for a in ("--set", d)]))
-    stage(run, "merge", lambda: judgeforge("merge", "--base", MODEL, "--adapter", adapter, "--out", run / "merged",
-                                           "--dtype", DTYPE))
+    stage(run, "merge", lambda: judgeforge("merge", "--base", MODEL, "--adapter", adapter, "--out", run / "merged"))
 
     say("4. serve: the trained judge behind the judge API (merged: runtime LoRA is 10-20x slower on CPU)")
     say("5. score: held-out pairs through the server, and offline with vLLM")
@@ -233,7 +228,7 @@ def pipeline(run: Path, args) -> str:
     @functools.cache
     def judge_server() -> str:
         return start_server("--base", run / "merged", "--template", TEMPLATE, "--max-model-len", "4096",
-                            FAST_START, f"--vllm-arg=--dtype={DTYPE}", port=18762, log=run / "judge-server.log") + "/v1"
+                            FAST_START, port=18762, log=run / "judge-server.log") + "/v1"
 
     def show_judge_api():
         from judge.client import JudgeClient
@@ -255,7 +250,6 @@ def pipeline(run: Path, args) -> str:
     stage(run, "score-offline", lambda: judgeforge(
         "score", "--input", heldout, "--backend", "vllm", "--model", run / "merged", "--template", TEMPLATE, "--swap",
         "--mode", "verdict", "--max-model-len", "4096", "--engine-arg", "compilation_config=0",
-        "--engine-arg", f"dtype={DTYPE}",
         "--name", "trained judge (offline vLLM)", "--out", run / "pred_trained_offline.jsonl"))
 
     say("6. eval: base vs trained judge vs teacher, against the human labels")

@@ -28,10 +28,9 @@ def engine(smollm2_path):
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # compilation_config=0: no torch.compile warm-up, which costs a CPU start about a minute and
-    # changes nothing these tests check; float32: SmolLM2 is saved in bf16, which vLLM runs several
-    # times slower on CPUs without AVX512-BF16 (the demo's offline score does both)
+    # changes nothing these tests check (the demo's offline score does the same); the dtype is the auto rule's
     backend = make_backend(ScoreConfig(input="-", out="-", backend="vllm", model=str(smollm2_path), max_model_len=2048,
-                                       extra={"compilation_config": 0, "dtype": "float32"}))
+                                       extra={"compilation_config": 0}))
     yield backend
     backend.close()
 

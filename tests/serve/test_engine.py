@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fake_engine import judge_adapter
 
+from judge.backends.vllm import vllm_cpu_build
 from serve import engine as engine_module
 from serve.engine import ChildServer, EngineConfig, EngineProcess, engine_command, launcher, root_cause
 from serve.errors import ServerStartError
@@ -49,6 +50,19 @@ def test_command_loads_every_adapter_with_a_rank_vllm_accepts(tmp_path):
 def test_a_plain_base_gets_no_lora_flags():
     command = engine_command(EngineConfig("m", "m"), 1)
     assert "--enable-lora" not in command and "--tensor-parallel-size" not in command
+
+
+def test_the_engine_gets_the_dtype_rule_s_choice_unless_a_vllm_arg_names_one(monkeypatch):
+    from judge import dtype as rule
+    from serve.config import ServeConfig
+    from serve.server import plan_engine
+
+    monkeypatch.setattr(rule, "cpu_flags", lambda path="/proc/cpuinfo": {"avx2"})  # no native bf16
+    monkeypatch.setattr(rule, "cuda_capability", lambda: (9, 0))
+    engine, _ = plan_engine(ServeConfig(base="m"))
+    assert engine.dtype == ("float32" if vllm_cpu_build() else "bfloat16")
+    assert engine_command(engine, 1)[-2:] == ["--dtype", engine.dtype]
+    assert "--dtype" not in engine_command(EngineConfig("m", "m", extra_args=["--dtype=float16"]), 1)[:-1]
 
 
 STAND_IN = textwrap.dedent("""
