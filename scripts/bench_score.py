@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_score.py [--pairs 999] [--full-pairs 32] [--skip-http] [--skip-hf] [--skip-ray]
     .venv/bin/python scripts/bench_score.py --only-ray [--ray-pairs 100] [--ray-replicas 2]
+    .venv/bin/python scripts/bench_score.py --only-dtype [--dtype-pairs 32]
 
 Runs, in one process and on the same pairs: vLLM offline (verdict, logprob, full), transformers
 (verdict, logprob, full) and the OpenAI-compatible path through `judgeforge serve` (verdict).
@@ -13,7 +14,9 @@ the question both orders of a pair share); its hit rate is reported next to each
 Then the transformers backend (verdict mode) in one process vs on `--ray-replicas` Ray replicas
 (`score --ray-replicas`): on the 2-core CPU machine two replicas share the same two cores, so
 that ratio measures Ray's overhead, not a speed-up; on a GPU machine it is replicas per GPU.
-Writes bench/results/score.json (`--only-ray`: bench/results/score_ray.json).
+`--only-dtype`: the transformers backend (verdict mode) with the default dtype (auto: bf16 only where
+the CPU computes it natively, judge/dtype.py) vs forced bfloat16 vs forced float32, and the ratios.
+Writes bench/results/score.json (`--only-ray`: score_ray.json; `--only-dtype`: score_dtype.json).
 """
 
 from __future__ import annotations
@@ -119,6 +122,22 @@ def ray_vs_process(model: str, pairs: list, workdir: Path, template: str, replic
                   "replica_peak_rss_mib": sorted(round(rss / 2**20) for rss in peaks.values())}
 
 
+def dtype_runs(model: str, pairs: list, workdir: Path, template: str) -> tuple[dict, dict]:
+    """The transformers backend, verdict mode, the same pairs: the default dtype (auto, judge.dtype's
+    rule) vs forced bfloat16 vs forced float32, each in a fresh backend after one warm-up batch."""
+    from judge.backends.hf import HFBackend
+
+    rows, chosen = {}, None
+    for dtype in ("auto", "bfloat16", "float32"):
+        backend = HFBackend(model, dtype=dtype, batch_size=16)
+        chosen = chosen or backend.dtype
+        run(backend, "hf", pairs[:4], "verdict", workdir, template, 0)  # warm-up: first-call costs are not timed
+        rows[f"hf/verdict/{dtype}"] = {**run(backend, "hf", pairs, "verdict", workdir, template, 0),
+                                       "dtype": backend.dtype.dtype}
+        del backend
+    return rows, {"auto_chose": chosen.as_dict()}
+
+
 def prefix_cache_counts(llm) -> tuple[float, float]:
     """vLLM's cumulative prefix-cache hits and queries, in tokens."""
     values = {m.name: getattr(m, "value", None) for m in llm.get_metrics()}
@@ -140,9 +159,14 @@ def main() -> None:
     parser.add_argument("--only-ray", action="store_true", help="only one process vs Ray replicas (hf, verdict)")
     parser.add_argument("--ray-pairs", type=int, default=100, help="pairs for the one process vs Ray comparison")
     parser.add_argument("--ray-replicas", type=int, default=2)
-    parser.add_argument("--out", help="default bench/results/score.json (--only-ray: score_ray.json)")
+    parser.add_argument("--only-dtype", action="store_true", help="only the default dtype (auto) vs forced bf16 "
+                                                                   "and float32 (hf, verdict)")
+    parser.add_argument("--dtype-pairs", type=int, default=32, help="pairs for the dtype comparison")
+    parser.add_argument("--out", help="default bench/results/score.json (--only-ray: score_ray.json, --only-dtype: "
+                                      "score_dtype.json)")
     args = parser.parse_args()
-    args.out = args.out or str(ROOT / "bench" / "results" / ("score_ray.json" if args.only_ray else "score.json"))
+    args.out = args.out or str(ROOT / "bench" / "results" / ("score_ray.json" if args.only_ray else
+                                                             "score_dtype.json" if args.only_dtype else "score.json"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
@@ -151,9 +175,10 @@ def main() -> None:
     results: dict = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-score-"))
 
-    ray_facts = {}
-    if args.only_ray:
+    ray_facts, dtype_facts = {}, {}
+    if args.only_ray or args.only_dtype:
         args.skip_hf = args.skip_http = True
+        args.skip_ray = args.skip_ray or args.only_dtype
     else:
         from judge.backends.vllm import VLLMBackend
 
@@ -186,6 +211,10 @@ def main() -> None:
                                    concurrency=64)
             results[f"http/verdict/{len(pairs)}"] = run(client, "openai", pairs, "verdict", workdir, args.template, 0)
 
+    if args.only_dtype:
+        rows, dtype_facts = dtype_runs(args.model, pairs[: args.dtype_pairs], workdir, args.template)
+        results.update(rows)
+
     if not args.skip_ray:
         rows, ray_facts = ray_vs_process(args.model, pairs[: args.ray_pairs], workdir, args.template, args.ray_replicas)
         results.update(rows)
@@ -203,10 +232,17 @@ def main() -> None:
         "http_over_offline_vllm_verdict": _ratio(rate(f"http/verdict/{n}"), rate(f"vllm/verdict/{n}")),
         "ray_replicas_over_one_process_hf_verdict": _ratio(rate(f"hf/verdict/{args.ray_replicas} ray replicas"),
                                                            rate("hf/verdict/one process")),
+        "auto_over_bfloat16_hf_verdict": _ratio(rate("hf/verdict/auto"), rate("hf/verdict/bfloat16")),
+        "auto_over_float32_hf_verdict": _ratio(rate("hf/verdict/auto"), rate("hf/verdict/float32")),
     }
+    ratios = {k: v for k, v in ratios.items() if v is not None}
+    from judge.dtype import cpu_flags
+
+    bf16 = [flag for flag in ("avx512_bf16", "amx_bf16") if flag in cpu_flags()]
     report = {"source": source, "template": args.template, "model": args.model, "device": f"CPU ({os.cpu_count()} cores, "
-              f"{platform.machine()})", "full_max_tokens": args.full_max_tokens, "results": results, "ratios": ratios,
-              **({"ray": ray_facts} if ray_facts else {}), "date": time.strftime("%Y-%m-%d")}
+              f"{platform.machine()}; {', '.join(bf16) or 'no native bf16'})", "full_max_tokens": args.full_max_tokens,
+              "results": results, "ratios": ratios, **({"ray": ray_facts} if ray_facts else {}), **dtype_facts,
+              "load_average": [round(x, 2) for x in os.getloadavg()], "date": time.strftime("%Y-%m-%d")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'run':<28}{'pairs':>7}{'seconds':>10}{'items/s':>10}{'unparsed':>10}{'prefix hits':>13}")
@@ -215,7 +251,7 @@ def main() -> None:
               f"{r.get('prefix_cache_hit_rate', ''):>13}")
     for key, value in ratios.items():
         print(f"{key:<34}{value}")
-    for key, value in ray_facts.items():
+    for key, value in {**ray_facts, **dtype_facts}.items():
         print(f"{key:<34}{value}")
     print(f"wrote {args.out}")
 

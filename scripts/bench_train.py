@@ -21,6 +21,12 @@ FLOPs of LoRA training, 4*N per token for the frozen weights (forward + input gr
 weight gradients) plus 12*layers*hidden*seq for attention, against the GPU's dense bf16 peak.
 
     python scripts/bench_train.py --gpu [--seq 2048] [--batch 1] [--steps 10] [--peak-tflops 989]
+
+QLoRA vs LoRA (`--qlora`, CPU): the same Trainer on SmolLM2-135M with its base as float32 weights
+(LoRA) and as 4-bit nf4 through bitsandbytes' CPU kernels (QLoRA, float32 compute), each in its own
+process: seconds per step, tokens/s and peak RSS, and their ratios (key `qlora_vs_lora`).
+
+    .venv/bin/python scripts/bench_train.py --qlora [--steps 3] [--batch 4]
 """
 
 from __future__ import annotations
@@ -135,6 +141,67 @@ def bench_cpu(args) -> dict:
             "note": "taken while other engineers' jobs shared the 2 cores: absolute numbers are noisy, the ratios less so"}
 
 
+# ---- CPU: QLoRA (4-bit nf4 base) vs LoRA (float32 base), side by side ----------------------
+QUANT = {"lora": "none", "qlora": "4bit"}
+
+
+def run_quant(name: str, train_file: str, out: str, steps: int, batch: int) -> dict:
+    """`steps` optimizer steps of the judgeforge Trainer with the base as `name` says, in this process
+    (its peak RSS is the variant's own); float32 weights / compute, as the smoke config trains."""
+    from train.config import load_config
+    from train.trainer import build_trainer
+
+    started = time.perf_counter()
+    config = load_config(ROOT / "configs" / "train" / "smoke-cpu.yaml", [
+        f"base_model={ROOT / 'models' / 'SmolLM2-135M-Instruct'}", f"train_file={train_file}", "val_file=",
+        f"output_dir={out}", f"max_steps={steps}", "save_strategy=no", f"per_device_train_batch_size={batch}",
+        f"quantization={QUANT[name]}", "logging_steps=1000", "disable_tqdm=true", "warmup_steps=0"])
+    trainer, data = build_trainer(config)
+    loaded = time.perf_counter() - started
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    return {"variant": name, "quantization": QUANT[name], "dtype": config.model_dtype, "steps": steps, "batch": batch,
+            "load_s": round(loaded, 1), "seconds": round(seconds, 2), "step_s": round(seconds / steps, 2),
+            "tokens_per_s": round(trainer.state.num_input_tokens_seen / seconds, 1),
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+
+
+def bench_qlora(args) -> dict:
+    train_file = ROOT / "examples" / "synthetic" / "train.jsonl"  # short rows: the step, not the padding, is timed
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in QUANT:
+            out = Path(tmp) / name
+            child = subprocess.run([sys.executable, __file__, "--quant-variant", name, "--train-file", str(train_file),
+                                    "--out", str(out), "--steps", str(args.steps), "--batch", str(args.batch)],
+                                   capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            if child.returncode:
+                sys.exit(f"variant {name} failed:\n{child.stderr[-3000:]}")
+            runs.append(json.loads((out / "bench.json").read_text()))
+    lora, qlora = runs
+    ratios = {"qlora_over_lora_step_time": round(qlora["step_s"] / lora["step_s"], 2),
+              "qlora_over_lora_peak_rss": round(qlora["peak_rss_gib"] / lora["peak_rss_gib"], 2)}
+    print(f"QLoRA vs LoRA, r=16 all linear, SmolLM2-135M on CPU ({os.cpu_count()} cores), batch {args.batch}, "
+          f"{args.steps} steps, synthetic rows\n{'variant':8} {'base':6} {'compute':8} {'step s':>7} {'tok/s':>7} "
+          f"{'peak RSS':>9}")
+    for r in runs:
+        print(f"{r['variant']:8} {r['quantization']:6} {r['dtype']:8} {r['step_s']:7.2f} {r['tokens_per_s']:7.1f} "
+              f"{r['peak_rss_gib']:7.2f}Gi")
+    print(ratios)
+    return {"model": "SmolLM2-135M-Instruct", "device": _cpu_name(), "rows": "examples/synthetic/train.jsonl",
+            "runs": runs, "ratios": ratios, "load_average": [round(x, 2) for x in os.getloadavg()],
+            "note": "peak RSS includes loading (bitsandbytes quantizes while loading the bf16 checkpoint); other "
+                    "engineers' jobs shared the 2 cores: absolute numbers are noisy, the ratios less so"}
+
+
+def _cpu_name() -> str:
+    from judge.dtype import cpu_flags
+
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in cpu_flags()]
+    return f"CPU, {os.cpu_count()} cores ({platform.machine()}; {', '.join(bf16) or 'no native bf16'})"
+
+
 # ---- GPU: raw LoRA / QLoRA steps on a random-init 7B ---------------------------------------
 def bench_gpu(args) -> dict:
     import torch
@@ -211,7 +278,9 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak (default: from its name)")
     parser.add_argument("--skip-qlora", action="store_true")
     parser.add_argument("--workdir", default=None, help="where the random 7B is saved for QLoRA (~13 GB)")
+    parser.add_argument("--qlora", action="store_true", help="QLoRA vs LoRA on SmolLM2 on the CPU (key qlora_vs_lora)")
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a child run
+    parser.add_argument("--quant-variant", choices=list(QUANT), help=argparse.SUPPRESS)  # a child run
     parser.add_argument("--train-file", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,9 +288,14 @@ def main() -> None:
         result = run_variant(args.variant, args.train_file, args.out, args.steps, args.batch, args.max_length)
         Path(args.out, "bench.json").write_text(json.dumps(result))
         return
+    if args.quant_variant:
+        result = run_quant(args.quant_variant, args.train_file, args.out, args.steps, args.batch)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        Path(args.out, "bench.json").write_text(json.dumps(result))
+        return
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["gpu" if args.gpu else "cpu"] = {**(bench_gpu(args) if args.gpu else bench_cpu(args)),
-                                              "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    key, bench = ("gpu", bench_gpu) if args.gpu else ("qlora_vs_lora", bench_qlora) if args.qlora else ("cpu", bench_cpu)
+    results[key] = {**bench(args), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

