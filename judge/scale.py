@@ -13,8 +13,8 @@ the work is a plain list of small records, with no dataset to shard or shuffle. 
 record and its own retry policy for nothing here.
 
 Cluster: `address` (or RAY_ADDRESS) joins a running one (`ray start --head`, KubeRay); without it
-a local cluster is started for the run (no dashboard, logs in a temp folder) and stopped after it,
-leaving no Ray process behind. A caller that already called `ray.init` keeps its connection.
+a local cluster is started for the run (no dashboard, logs in a temp folder, listening on 127.0.0.1
+only) and stopped after it, leaving no Ray process behind. A caller that already called `ray.init` keeps its connection.
 Replica resources come from the backend: vllm `tensor_parallel_size` GPUs, hf one GPU, openai one
 CPU; on a cluster without GPUs a local model gets an even share of the CPUs instead.
 """
@@ -168,7 +168,7 @@ class RayReplicas:
                 ray.init(address=self.address, **quiet)
             else:  # "local": a cluster of our own even if `ray start` left one on this machine; GPUs auto-detected
                 self._tempdir = tempfile.mkdtemp(prefix="jf-ray-")  # short: Ray's socket paths live in it
-                ray.init(address="local", num_cpus=max(_usable_cpus(), self.replicas), _temp_dir=self._tempdir, **quiet)
+                start_local_cluster(max(_usable_cpus(), self.replicas), self._tempdir, **quiet)
             self._owns_ray = True
         self._cluster = ray.cluster_resources()
 
@@ -281,6 +281,22 @@ class RayReplicas:
                 "cluster_resources": {k: v for k, v in self._cluster.items() if not k.startswith("node:")},
                 "nodes": sum(k.startswith("node:") and k != "node:__internal_head__" for k in self._cluster),
                 "replicas_replaced": self.replaced}
+
+
+def start_local_cluster(num_cpus: int, temp_dir: str, **options) -> None:
+    """`ray.init` of a cluster of our own on this machine, listening on 127.0.0.1 only: by default
+    Ray's daemons and workers listen on every interface, open to anyone on the network. Ray replaces
+    `_node_ip_address="127.0.0.1"` by the machine's outward address unless its cluster mode is off
+    (its single-machine mode on macOS and Windows), so the mode is off while the cluster starts."""
+    import ray
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", num_cpus=num_cpus, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **options)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
 
 
 def _get(ref):

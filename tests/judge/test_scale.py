@@ -21,6 +21,7 @@ from judge.backends.base import BackendError, FakeBackend
 from judge.errors import ConfigError
 from judge.jsonl import AppendLog, read_json, read_jsonl, write_jsonl
 from judge.records import PairItem, Verdict, from_row
+from judge.scale import start_local_cluster
 from judge.score import ScoreConfig, score
 from judge.templates import get_template
 
@@ -72,6 +73,12 @@ def ray_daemons() -> set[int]:
     return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in ("raylet", "gcs_server")}
 
 
+def listening_on(pids: set[int]) -> set[str]:
+    """The addresses the processes `pids` listen on."""
+    return {c.laddr.ip for pid in pids for c in psutil.Process(pid).net_connections("inet")
+            if c.status == psutil.CONN_LISTEN}
+
+
 def wait_gone(pids: set[int], seconds: float = 30) -> set[int]:
     deadline = time.monotonic() + seconds
     while (alive := {pid for pid in pids if psutil.pid_exists(pid)}) and time.monotonic() < deadline:
@@ -82,8 +89,8 @@ def wait_gone(pids: set[int], seconds: float = 30) -> set[int]:
 @pytest.fixture(scope="module")
 def ray_cluster():
     folder = tempfile.mkdtemp(prefix="rt-")  # short: Ray's socket paths live in it
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             _temp_dir=folder)
+    start_local_cluster(2, folder, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    assert [node["NodeManagerAddress"] for node in ray.nodes()] == ["127.0.0.1"]
     yield
     ray.shutdown()
     shutil.rmtree(folder, ignore_errors=True)
@@ -170,6 +177,7 @@ def test_killing_the_driver_loses_only_batches_in_flight_and_a_rerun_judges_the_
         time.sleep(0.05)
     assert driver.poll() is None, "the driver finished before it could be killed"
     started = ray_daemons() - before
+    assert started and listening_on(started) <= {"127.0.0.1", "::ffff:127.0.0.1"}  # a run's own cluster: loopback only
     # the killed driver cannot remove its cluster's temp folder (its Ray logs): the test does
     folders = {folder for pid in started
                for folder in re.findall(r"(/[^\s=]*?/jf-ray-[^/\s]+)", " ".join(psutil.Process(pid).cmdline()))}
