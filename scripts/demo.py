@@ -11,9 +11,15 @@ Every stage runs through the `judgeforge` CLI:
      config trains on its shipped synthetic task, where learning is visible; `merge` folds the
      adapter into the base (runtime LoRA is 10-20x slower on CPU);
   4. `serve` starts the trained judge (vLLM plus the judge HTTP API);
-  5. `score` judges held-out pairs through the server, and offline with vLLM;
+  5. `score` judges held-out pairs through the server (`--offline`: also offline with vLLM, to show
+     both give the same verdicts; a third engine start, so not by default);
   6. `eval` compares the base model, the trained judge and the teacher against the human labels
      (and, when trained on the synthetic task, on its held-out test).
+
+Two vLLM engines in all (each takes 30-100 s to start on CPU): the base model's serves the teacher's
+distillation and the base judge's scoring, the trained judge's serves all of its scoring. The
+default sizes keep a first run on 2 CPU cores under 10 minutes. The run ends by printing the paths
+of the eval reports (report.html, report.md beside it).
 
 Stages reuse what earlier runs made (runs/demo/.done-*): a rerun is fast; `--fresh` starts over.
 Every server started here is stopped on exit, Ctrl-C included.
@@ -126,12 +132,35 @@ def split_pairs(items: list, n_distill: int, n_heldout: int) -> tuple[list, list
     return distill, heldout
 
 
+def balanced_subset(path: Path, n: int, out: Path) -> Path:
+    """The first n/2 items of `path` with each winner, in file order, written to `out`: the score of a
+    judge that always answers "1" (or "2") stays 0.5, and chance against learning stays readable."""
+    from judge.jsonl import read_items, write_jsonl
+
+    if n < 2 or n % 2:
+        raise SystemExit(f"demo: --synthetic-items must be an even number of 2 or more, got {n}")
+    items = read_items(path)
+    chosen = {w: [item for item in items if item.winner == w][:n // 2] for w in ("1", "2")}
+    if min(map(len, chosen.values())) < n // 2:
+        raise SystemExit(f"demo: {path} has fewer than {n // 2} items with each winner")
+    keep = {id(item) for group in chosen.values() for item in group}
+    write_jsonl(out, [item for item in items if id(item) in keep])
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default=str(ROOT / "runs" / "demo"))
-    parser.add_argument("--distill-pairs", type=int, default=160)
-    parser.add_argument("--heldout-pairs", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=50, help="training steps")
+    # 64 pairs give a real teacher (DEMO_TEACHER_URL) enough swap-consistent rows to train on (>= MIN_TRAIN_ROWS);
+    # the stand-in teacher keeps none whatever the number, so more would only cost time
+    parser.add_argument("--distill-pairs", type=int, default=64)
+    parser.add_argument("--heldout-pairs", type=int, default=50)
+    parser.add_argument("--synthetic-items", type=int, default=50,
+                        help="held-out synthetic test items judged (even: half with each winner, so a constant "
+                             "verdict scores 0.5)")
+    parser.add_argument("--steps", type=int, help="training steps (default: the smoke config's max_steps)")
+    parser.add_argument("--offline", action="store_true",
+                        help="also judge the held-out pairs offline with vLLM (a third engine start, ~1-1.5 min)")
     parser.add_argument("--fresh", action="store_true", help="start over (delete the run folder)")
     args = parser.parse_args()
     run = Path(args.run)
@@ -168,7 +197,7 @@ def pipeline(run: Path, args) -> str:
     real_teacher = os.environ.get("DEMO_TEACHER_URL")
     teacher_model = os.environ.get("DEMO_TEACHER_MODEL", MODEL.name if not real_teacher else "gpt-4o-mini")
     distill_items, heldout = prepare_data(run, args.distill_pairs, args.heldout_pairs)
-    synthetic_test = SYNTHETIC / "test.jsonl"
+    synthetic_test = balanced_subset(SYNTHETIC / "test.jsonl", args.synthetic_items, run / "synthetic_test.jsonl")
 
     @functools.cache  # started on first use only: a rerun whose stages are all done starts nothing
     def base_server() -> str:
@@ -216,14 +245,16 @@ def pipeline(run: Path, args) -> str:
               f"{stats['teacher']['consistency']}): too few to train on, which is what the filter is for. The smoke "
               f"config trains on its shipped synthetic task instead (examples/synthetic: the better answer follows "
               f"the format the question asks for), so learning is visible below.")
+    if args.steps:  # evaluated (and checkpointed) at the last step only, as the smoke config does
+        data += [f"max_steps={args.steps}", f"eval_steps={args.steps}", f"save_steps={args.steps}"]
     adapter = run / "train" / "adapter"
     stage(run, "train", lambda: judgeforge(
         "train", "--config", "configs/train/smoke-cpu.yaml", "--set", f"output_dir={run / 'train'}",
-        "--set", f"base_model={MODEL}", "--set", f"max_steps={args.steps}", *[a for d in data for a in ("--set", d)]))
+        "--set", f"base_model={MODEL}", *[a for d in data for a in ("--set", d)]))
     stage(run, "merge", lambda: judgeforge("merge", "--base", MODEL, "--adapter", adapter, "--out", run / "merged"))
 
     say("4. serve: the trained judge behind the judge API (merged: runtime LoRA is 10-20x slower on CPU)")
-    say("5. score: held-out pairs through the server, and offline with vLLM")
+    say("5. score: held-out pairs through the server" + (", and offline with vLLM" if args.offline else ""))
 
     @functools.cache
     def judge_server() -> str:
@@ -247,14 +278,15 @@ def pipeline(run: Path, args) -> str:
                                                              "trained judge (HTTP)", "synthetic_trained.jsonl"))
     stage(run, "judge-api", show_judge_api)
     stop_servers()
-    stage(run, "score-offline", lambda: judgeforge(
-        "score", "--input", heldout, "--backend", "vllm", "--model", run / "merged", "--template", TEMPLATE, "--swap",
-        "--mode", "verdict", "--max-model-len", "4096", "--engine-arg", "compilation_config=0",
-        "--name", "trained judge (offline vLLM)", "--out", run / "pred_trained_offline.jsonl"))
+    if args.offline:
+        stage(run, "score-offline", lambda: judgeforge(
+            "score", "--input", heldout, "--backend", "vllm", "--model", run / "merged", "--template", TEMPLATE,
+            "--swap", "--mode", "verdict", "--max-model-len", "4096", "--engine-arg", "compilation_config=0",
+            "--name", "trained judge (offline vLLM)", "--out", run / "pred_trained_offline.jsonl"))
 
     say("6. eval: base vs trained judge vs teacher, against the human labels")
     preds = ["pred_trained.jsonl", "pred_base.jsonl", *(["pred_teacher.jsonl"] if real_teacher else []),
-             "pred_trained_offline.jsonl"]
+             *(["pred_trained_offline.jsonl"] if args.offline else [])]
     judgeforge("eval", *[a for p in preds for a in ("--pred", run / p)], "--gold", heldout, "--out", run / "eval")
     if not on_distilled:
         judgeforge("eval", "--pred", run / "synthetic_trained.jsonl", "--pred", run / "synthetic_base.jsonl",
@@ -273,7 +305,7 @@ def closing_lines(run: Path, real_teacher: bool, on_distilled: bool) -> str:
              "", "The real run on a GPU (README 'Train'):",
              "  judgeforge train --config configs/train/judgelm-7b-lora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
              "  judgeforge train --config configs/train/judgelm-7b-qlora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
-             "", f"Reports: {run / 'eval' / 'report.md'}" + ("" if on_distilled else f" and {run / 'eval-synthetic' / 'report.md'}")]
+             ""]
     heldout = "held-out PandaLM pairs" if PANDALM.exists() else "held-out example pairs (not the PandaLM set)"
     evals = [(f"{heldout}, human labels", run / "eval")]
     if not on_distilled:
@@ -285,7 +317,16 @@ def closing_lines(run: Path, real_teacher: bool, on_distilled: bool) -> str:
             lo, hi = (m.get("ci95") or {}).get("accuracy") or (None, None)
             lines.append(f"  agreement (accuracy) {m['accuracy']:.3f} [95% CI {lo:.3f}-{hi:.3f}], consistency "
                          f"{m.get('consistency')}, F1 {m['f1']:.3f}: {name}")
+    reports = [report_path(folder) for _, folder in reversed(evals)]
+    pages = all(path.suffix == ".html" for path in reports)
+    lines += ["", "Reports (open them in a browser; report.md beside each):" if pages else "Reports:",
+              *(f"  {path}" for path in reports)]
     return "\n".join(lines)
+
+
+def report_path(folder: Path) -> Path:
+    """The eval's report.html, or its report.md where eval wrote no page (--no-html)."""
+    return folder / "report.html" if (folder / "report.html").exists() else folder / "report.md"
 
 
 if __name__ == "__main__":
