@@ -58,7 +58,8 @@ class _Replica:
 
         if self.backend is None:
             self.backend = make_backend(self.config)
-        return {"name": self.backend.name, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+        return {"name": self.backend.name, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
+                "dtype": getattr(self.backend, "dtype", None)}
 
     def judge(self, calls: list[tuple[Item, str]]) -> tuple[list[Verdict], str | None]:
         """The verdicts of `calls` (a slice of the run's pending calls, item by item), and the
@@ -113,6 +114,7 @@ class RayReplicas:
         self.template, self.params, self.backend, self.replicas = template, params, backend, replicas
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.name = ""
+        self.dtype = None  # the replicas' judge.dtype.DtypeChoice (local models)
         self.replaced = 0
         self._start_deaths = 0  # replicas in a row that died while building their backend
         self._tempdir: str | None = None
@@ -202,7 +204,8 @@ class RayReplicas:
         return replacement, replacement.start.remote()
 
     def _started(self, ref) -> None:
-        self.name = _get(ref)["name"]
+        started = _get(ref)
+        self.name, self.dtype = started["name"], started["dtype"]  # dtype: chosen on the replica's own node
         self._start_deaths = 0
 
     def _start(self, actors: list) -> list:
