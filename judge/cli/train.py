@@ -9,7 +9,8 @@ def cmd_train(args) -> int:
     from train.config import load_config
     from train.trainer import train
 
-    summary = train(load_config(args.config, args.set or []), fresh=args.fresh)
+    overrides = [*(args.set or []), *([f"dtype={args.dtype}"] if args.dtype else [])]
+    summary = train(load_config(args.config, overrides), fresh=args.fresh)
     best = summary["best_metric"]
     note = f"; best {best['name']} {best['value']:.4f} at step {best['step']}" if best else ""
     print(f"adapter: {summary['adapter']} ({summary['steps']} steps{note})")
@@ -26,6 +27,7 @@ def cmd_merge(args) -> int:
 
 
 def register(verbs) -> None:
+    from judge.dtype import DTYPES
     from judge.models import MergeConfig
 
     tr = verbs.add_parser("train", help="LoRA/QLoRA-finetune a judge from a YAML config",
@@ -37,6 +39,10 @@ def register(verbs) -> None:
     tr.add_argument("--config", required=True, help="configs/train/NAME.yaml")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config key (dotted keys for nested sections, e.g. lora.r=8); repeatable")
+    tr.add_argument("--dtype", choices=DTYPES, help="the base weights' dtype (and 4-bit compute dtype), as --set "
+                                                   "dtype=X; auto (the config's default): the config's bf16/fp16 when "
+                                                   "it sets one, else bfloat16 where the device computes it natively, "
+                                                   "else float32")
     tr.add_argument("--fresh", action="store_true",
                     help="start over: delete output_dir's checkpoints and log instead of resuming them")
     tr.set_defaults(func=cmd_train)

@@ -82,3 +82,19 @@ def test_accelerate_configs_parse(path):
 
     config = load_config_from_file(str(path))
     assert config.num_processes >= 1 and config.mixed_precision == "bf16"
+
+
+@pytest.mark.parametrize("sets,flags,dtype,why", [
+    ([], {"avx2"}, "float32", "auto: this CPU has no native bfloat16"),
+    ([], {"avx2", "avx512_bf16"}, "bfloat16", "auto: this CPU computes bfloat16 natively"),
+    (["bf16=false"], {"avx512_bf16"}, "float32", "asked for"),  # an explicit bf16: false is float32, 4-bit compute too
+    (["bf16=true"], {"avx2"}, "bfloat16", "asked for"),
+    (["dtype=float16"], {"avx512_bf16"}, "float16", "asked for"),
+])
+def test_the_training_dtype_is_the_config_s_else_the_one_rule(monkeypatch, sets, flags, dtype, why):
+    from judge import dtype as rule
+
+    monkeypatch.setattr(rule, "cpu_flags", lambda path="/proc/cpuinfo": flags)
+    monkeypatch.setattr("train.config._cuda", lambda: False)
+    config = load_config(None, ["base_model=m", "template=judgelm", "train_file=t", "output_dir=o", *sets])
+    assert config.dtype_choice.dtype == config.model_dtype == dtype and why in config.dtype_choice.reason
