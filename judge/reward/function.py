@@ -66,6 +66,7 @@ class JudgeReward:
         self.__name__ = name or f"judge_{kind}"
         self.judged = 0  # completions rewarded
         self.unparsed = 0  # completions whose judgment gave no grade (reward None)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the backend's async client was made on
 
     def _calls(self, prompts: Sequence, completions: Sequence, columns: dict):
         references = columns.get(self.reference_key) or [None] * len(completions)
@@ -112,8 +113,8 @@ class JudgeReward:
         """An async client belongs to the event loop it was made on: a call from another loop (a
         second `asyncio.run`) gets a new one."""
         loop = asyncio.get_running_loop()
-        if getattr(self, "_loop", None) is not loop and getattr(self.backend, "client", None) is not None:
-            self.backend.client = None
+        if self._loop is not loop and getattr(self.backend, "client", None) is not None:
+            self.backend.client = None  # the old loop is gone: its client cannot be closed from here
         self._loop = loop
 
 
