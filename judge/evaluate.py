@@ -21,9 +21,7 @@ from .errors import ConfigError
 from .gold import Gold, GoldSet, attach_items, load_gold
 from .label_files import FORMATS
 from .metrics_benchmarks import PROTOCOLS, check_protocol, protocol_metrics
-from .predictions import Predictions, check_matches, load_predictions
-from .records import Verdict
-from .templates import winner_from_scores
+from .predictions import Predictions, check_matches, load_predictions, order_label
 
 HEADLINE_PAIRWISE = ["n", "accuracy", "precision", "recall", "f1", "consistency", "prefer_first_rate",
                      "prefer_second_rate", "parse_failure_rate", "prefer_longer_rate", "gold_prefer_longer_rate",
@@ -52,6 +50,7 @@ class EvalConfig:
     bootstrap: int = option(1000, help="bootstrap resamples for the 95% CIs (0: none)")
     seed: int = option(0, help="seed of the bootstrap resamples")
     no_plots: bool = option(False, help="skip the PNG plots")
+    no_html: bool = option(False, help="skip report.html (the page with the judges side by side and an item browser)")
     protocol: str | None = option(None, choices=PROTOCOLS, help=(
         "a benchmark's own rule beside the usual metrics (both orders): judgebench (its accuracy overall and per "
         "category), evalbiasbench (accuracy, consistency and how often a verdict fell for the bias, per bias type)"))
@@ -62,19 +61,6 @@ class EvalConfig:
 
 
 # ---- per-judge metrics --------------------------------------------------------------------------
-def _winner(vs: list[Verdict], threshold: float) -> str | None:
-    """One label from an order's verdicts (several samples vote); scores re-thresholded when given."""
-    labels = []
-    for v in vs:
-        if not v.parse_ok:
-            labels.append(None)
-        elif v.scores and len(v.scores) == 2 and threshold:
-            labels.append(winner_from_scores(v.scores[0], v.scores[1], threshold))
-        else:
-            labels.append(v.winner)
-    return M.majority_label(labels)
-
-
 def _parsing(judge: Predictions, ids: list[str]) -> dict:
     """The judge's parse counts (one definition: `Predictions.parse_counts`), in `parsing` and the
     headline keys repeated at the judge's top level."""
@@ -85,7 +71,7 @@ def _parsing(judge: Predictions, ids: list[str]) -> dict:
 
 def pairwise_metrics(judge: Predictions, gold: GoldSet, ids: list[str], *, unparsed: str, threshold: float,
                      n_resamples: int, seed: int, protocol: str | None = None) -> dict:
-    orders = {o: [_winner(judge.verdicts[i][o], threshold) if o in judge.verdicts[i] else None for i in ids]
+    orders = {o: [order_label(judge.verdicts[i][o], threshold) if o in judge.verdicts[i] else None for i in ids]
               for o in ("ab", "ba")}
     has = {o: [o in judge.verdicts[i] for i in ids] for o in ("ab", "ba")}
     labels = [gold.labels[i].winner for i in ids]
@@ -238,8 +224,9 @@ def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold
 def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, *, pred_format: str = "jsonl",
              gold_format: str = "jsonl", items_path: str | None = None, unparsed: str = "tie", threshold: float = 0.0,
              n_resamples: int = 1000, seed: int = 0, plots: bool = True, protocol: str | None = None,
-             card: bool = False, card_include: list[str] | None = None) -> dict:
-    """Evaluate one or several judges against gold; write metrics.json, report.md and PNGs to `out_dir`.
+             card: bool = False, card_include: list[str] | None = None, html: bool = True) -> dict:
+    """Evaluate one or several judges against gold; write metrics.json, report.md, PNGs and (unless
+    `html` is False) report.html to `out_dir`.
 
     With several prediction files the top level holds the first judge's headline, `judges` holds
     every judge's metrics, and `between_judges` their agreement and Cohen's kappa."""
@@ -280,7 +267,11 @@ def evaluate(pred_paths: list[str], gold_path: str, out_dir: str | None = None, 
     if out_dir:
         from .report import write_report
 
-        write_report(report, out_dir, plots=plots)
+        plot_files = write_report(report, out_dir, plots=plots)
+        if html:
+            from .report_html import write_html
+
+            write_html(report, judges, gold, out_dir, plot_files, unparsed=unparsed, threshold=threshold)
     return report
 
 
@@ -299,7 +290,7 @@ def between_judges(judges: list[Predictions], gold: dict[str, Gold], mode: str, 
         if mode == "pointwise":
             scores = [v.score for vs in orders.values() for v in vs if v.parse_ok and v.score is not None]
             return float(np.mean(scores)) if scores else None
-        return _winner(orders.get("ab") or orders.get("ba", []), threshold) or "tie"
+        return order_label(orders.get("ab") or orders.get("ba", []), threshold) or "tie"
 
     pairs = []
     for a_index, a in enumerate(judges):

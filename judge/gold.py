@@ -27,6 +27,7 @@ class Gold:
     category: str | None = None
     question: str | None = None
     lengths: tuple[int, int] | None = None  # characters of answer1, answer2 (pairwise items only)
+    answers: tuple[str, ...] | None = None  # the answers' text (report.html's item browser)
     line: int | None = None  # where the label was read (for messages)
 
     @property
@@ -66,8 +67,9 @@ def _gold_row(row):
 def _gold_from_item(record: PairItem | SingleItem) -> Gold:
     if isinstance(record, PairItem):
         return Gold(record.id, winner=record.winner, category=record.category, question=record.question,
-                    lengths=(len(record.answer1), len(record.answer2)))
-    return Gold(record.id, score=record.score, model=record.model, category=record.category, question=record.question)
+                    lengths=(len(record.answer1), len(record.answer2)), answers=(record.answer1, record.answer2))
+    return Gold(record.id, score=record.score, model=record.model, category=record.category, question=record.question,
+                answers=(record.answer,))
 
 
 def _bare_gold(row: dict) -> Gold:
@@ -162,5 +164,6 @@ def attach_items(gold: GoldSet, path: str) -> None:
             label.lengths = (len(item.answer1), len(item.answer2))
         label.category = label.category or item.category
         label.question = label.question or item.question
+        label.answers = label.answers or ((item.answer1, item.answer2) if isinstance(item, PairItem) else (item.answer,))
         if isinstance(item, SingleItem):
             label.model = label.model or item.model

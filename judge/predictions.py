@@ -8,10 +8,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import metrics as M
 from .errors import InputError
 from .gold import GoldSet
 from .label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
 from .records import Verdict, from_row
+from .templates import winner_from_scores
 
 
 @dataclass
@@ -47,6 +49,19 @@ class Predictions:
             "examples": [{"id": v.id, "order": v.order, "error": v.error, "raw": (v.raw or "")[:300]}
                          for v in failed[:examples]],
         }
+
+
+def order_label(vs: list[Verdict], threshold: float) -> str | None:
+    """One label from an order's verdicts (several samples vote); scores re-thresholded when given."""
+    labels = []
+    for v in vs:
+        if not v.parse_ok:
+            labels.append(None)
+        elif v.scores and len(v.scores) == 2 and threshold:
+            labels.append(winner_from_scores(v.scores[0], v.scores[1], threshold))
+        else:
+            labels.append(v.winner)
+    return M.majority_label(labels)
 
 
 def _prediction_row(row) -> Verdict:

@@ -292,7 +292,8 @@ def _length_bias_plot(judges: dict, path: Path, plt) -> bool:
     return True
 
 
-def write_report(report: dict, out_dir: str, *, plots: bool = True) -> None:
+def write_report(report: dict, out_dir: str, *, plots: bool = True) -> dict[str, dict]:
+    """metrics.json, report.md and the PNGs; returns the PNGs' names (`write_plots`) for report.html."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_files = write_plots(report, out) if plots else {}
@@ -300,6 +301,7 @@ def write_report(report: dict, out_dir: str, *, plots: bool = True) -> None:
     write_json(out / "metrics.json", clean)
     with atomic_open(out / "report.md") as handle:
         handle.write(render_markdown(report, plot_files))
+    return plot_files
 
 
 def _without_scatter(obj):

@@ -13,9 +13,10 @@ def cmd_eval(args) -> int:
                       gold_format=config.gold_format, items_path=config.items, unparsed=config.unparsed,
                       threshold=config.threshold, n_resamples=config.bootstrap, seed=config.seed,
                       plots=not config.no_plots, protocol=config.protocol, card=config.card,
-                      card_include=config.card_include)
+                      card_include=config.card_include, html=not config.no_html)
     print_summary(report)
-    print(f"metrics: {config.out}/metrics.json  report: {config.out}/report.md")
+    html = "" if config.no_html else f"  page: {config.out}/report.html"
+    print(f"metrics: {config.out}/metrics.json  report: {config.out}/report.md{html}")
     return 0
 
 

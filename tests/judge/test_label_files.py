@@ -70,7 +70,7 @@ def test_a_csv_table_is_a_gold_file(tmp_path, capsys):
     (tmp_path / "gold.csv").write_text("id,question,answer1,answer2,winner\nq1,Q?,yes,no,1\nq2,Q2?,a,bb,2\n")
     (tmp_path / "pred.jsonl").write_text('{"id": "q1", "winner": "1"}\n{"id": "q2", "winner": "1"}\n')
     code = main(["eval", "--pred", str(tmp_path / "pred.jsonl"), "--gold", str(tmp_path / "gold.csv"),
-                 "--gold-format", "table", "--out", str(tmp_path / "e"), "--bootstrap", "0", "--no-plots"])
+                 "--gold-format", "table", "--out", str(tmp_path / "e"), "--bootstrap", "0", "--no-plots", "--no-html"])
     assert code == 0, capsys.readouterr().err
     import json
 
