@@ -11,7 +11,7 @@ same items, so every number on the card compares like with like; their figures o
 are in the eval folders too. It is the judgeforge path a user runs: `data convert`, `score --mode
 verdict --swap`, `eval --protocol ... --card --card-include ...`.
 
-Writes OUT/ (items, predictions, one eval folder per benchmark, the last one holding the whole card)
+Writes OUT/ (default runs/judge-card: items, predictions, one eval folder per benchmark, the last one holding the whole card)
 and bench/results/judge_card.json (the card, timings, machine and load). Needs ../shared/data.
 """
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from judge.convert import convert_records  # noqa: E402
 from judge.evaluate import evaluate  # noqa: E402
-from judge.jsonl import write_json, write_jsonl  # noqa: E402
+from judge.jsonl import read_json, write_json, write_jsonl  # noqa: E402
 from judge.score import ScoreConfig, make_backend, score  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -64,9 +64,11 @@ def benchmarks(out: Path, limit: int, seed: int) -> list[dict]:
         write_jsonl(out / f"{name}-published.jsonl", published)
         runs.append({"name": name, "protocol": "judgebench", "items": out / f"{name}-items.jsonl",
                      "published": [out / f"{name}-published.jsonl"]})
-    items = first_per_category(convert_records("evalbiasbench", str(DATA / "evalbiasbench" / "biasbench.json"), seed),
-                               limit)
-    write_jsonl(out / "evalbiasbench-items.jsonl", items)
+    # the first `limit` items of each bias type, then imported: positions balanced within this subset
+    subset = {bias: rows[:limit] for bias, rows in read_json(DATA / "evalbiasbench" / "biasbench.json").items()}
+    write_json(out / "biasbench-subset.json", subset)
+    write_jsonl(out / "evalbiasbench-items.jsonl", convert_records("evalbiasbench", str(out / "biasbench-subset.json"),
+                                                                   seed))
     runs.append({"name": "evalbiasbench", "protocol": "evalbiasbench", "items": out / "evalbiasbench-items.jsonl",
                  "published": []})
     return runs
@@ -80,7 +82,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=4, help="items per category / bias type")
     parser.add_argument("--seed", type=int, default=0, help="EvalBiasBench's answer positions")
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "card"))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "judge-card"), help="work folder (items, predictions, evals)")
     parser.add_argument("--result", default=str(ROOT / "bench" / "results" / "judge_card.json"))
     args = parser.parse_args()
     if not (DATA / "judgebench").exists() or not (DATA / "evalbiasbench").exists():
