@@ -246,15 +246,15 @@ def arithmetic_pairs(n: int) -> list[PairItem]:
 @pytest.mark.integration
 def test_two_hf_replicas_judge_as_one_process_and_leave_no_ray_process(tmp_path, smollm2_path):
     write_jsonl(tmp_path / "items.jsonl", arithmetic_pairs(40))
-    # pandalm: the shortest builtin pairwise prompt (116 tokens here), so float32 on 2 cores stays quick
+    # pandalm: the shortest builtin pairwise prompt (116 tokens here), so 2 cores stay quick (dtype: the auto rule)
     common = {"input": str(tmp_path / "items.jsonl"), "backend": "hf", "model": str(smollm2_path), "swap": True,
-              "template": "pandalm", "mode": "verdict", "batch_size": 8, "extra": {"dtype": "float32"}}
+              "template": "pandalm", "mode": "verdict", "batch_size": 8}
     score(ScoreConfig(out=str(tmp_path / "one.jsonl"), **common), progress=False)
 
     before = ray_daemons()
     command = [sys.executable, "-m", "judge.cli", "score", "--input", common["input"], "--backend", "hf",
                "--model", str(smollm2_path), "--template", "pandalm", "--swap", "--mode", "verdict", "--batch-size", "8",
-               "--engine-arg", "dtype=float32", "--ray-replicas", "2", "--out", str(tmp_path / "ray.jsonl")]
+               "--ray-replicas", "2", "--out", str(tmp_path / "ray.jsonl")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": ""})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -272,3 +272,29 @@ def test_two_hf_replicas_judge_as_one_process_and_leave_no_ray_process(tmp_path,
     assert executor["executor"] == "ray" and executor["replicas"] == 2 and executor["cluster"] == "local"
     assert executor["replica_resources"] == {"num_cpus": max(len(os.sched_getaffinity(0)), 2) // 2, "num_gpus": 0}
     assert read_json(tmp_path / "one.manifest.json")["executor"] == {"executor": "process"}
+
+
+@pytest.mark.integration
+def test_two_vllm_replicas_judge_as_one_process(tmp_path, smollm2_path):
+    """vLLM inside Ray actors on the CPU: each replica starts its own engine (~5 GiB with a 1 GiB KV
+    cache) and judges its batches; the verdicts are one process's."""
+    write_jsonl(tmp_path / "items.jsonl", arithmetic_pairs(4))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": "", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    command = [sys.executable, "-m", "judge.cli", "score", "--input", str(tmp_path / "items.jsonl"), "--backend",
+               "vllm", "--model", str(smollm2_path), "--template", "pandalm", "--swap", "--mode", "verdict",
+               "--batch-size", "4", "--max-model-len", "1024", "--engine-arg", "compilation_config=0"]
+    for out, extra in (("one.jsonl", []), ("ray.jsonl", ["--ray-replicas", "2"])):
+        result = subprocess.run([*command, "--out", str(tmp_path / out), *extra], capture_output=True, text=True,
+                                timeout=900, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "wrote 8 verdicts" in result.stdout
+
+    def verdicts(name):
+        rows = read_jsonl(tmp_path / name, lambda r: from_row(Verdict, r, extra_to_meta=False))
+        return [(v.id, v.order, v.winner, v.raw, v.parse_ok) for v in rows]
+
+    one = verdicts("one.jsonl")
+    assert len(one) == 8 and all(row[4] for row in one) and verdicts("ray.jsonl") == one
+    manifest = read_json(tmp_path / "ray.manifest.json")
+    assert manifest["executor"]["executor"] == "ray" and manifest["executor"]["replicas"] == 2
+    assert manifest["dtype"] == read_json(tmp_path / "one.manifest.json")["dtype"]  # chosen alike on each replica
