@@ -67,3 +67,23 @@ def test_the_real_cpu_choice_follows_its_flags_and_says_why():
     print(f"this CPU: {choice}")
     assert choice["dtype"] == ("bfloat16" if native else "float32") and not torch_loaded
     assert (native[0] if native else "no avx512_bf16 or amx_bf16") in choice["reason"]
+
+
+def test_score_takes_one_dtype_and_4bit_only_for_the_hf_backend(monkeypatch):
+    from judge.score import ScoreConfig, make_backend
+
+    with pytest.raises(ConfigError, match="--load-in-4bit is for --backend hf"):
+        ScoreConfig(input="i", out="o", backend="vllm", model="m", load_in_4bit=True)
+    config = ScoreConfig(input="i", out="o", backend="hf", model="m", dtype="float32", extra={"dtype": "bfloat16"})
+    with pytest.raises(ConfigError, match="--dtype float32 and --engine-arg dtype=bfloat16 disagree"):
+        make_backend(config)
+    built = {}
+
+    class Recording:
+        def __init__(self, model, **kwargs):
+            built.update(kwargs)
+
+    monkeypatch.setattr("judge.backends.hf.HFBackend", Recording)
+    make_backend(ScoreConfig(input="i", out="o", backend="hf", model="m", extra={"dtype": "float16", "batch_size": 4}))
+    assert built == {"adapter": None, "dtype": "float16", "load_in_4bit": False, "batch_size": 4}  # the older spelling
+    assert ScoreConfig(input="i", out="o", backend="hf", model="m").dtype == "auto"
