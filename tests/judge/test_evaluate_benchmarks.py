@@ -124,3 +124,14 @@ def test_evalbiasbench_per_bias_accuracy_and_card(tmp_path):
     assert "## Judge card: j" in text and "- length: followed the position more than the content: 4 of 8" in text
     ci = first["card"]["benchmarks"][0]["judges"][0]["numbers"]["accuracy"]["ci95"]
     assert ci is not None and ci[0] <= 0.5 <= ci[1]
+
+
+def test_refusals_name_the_file(tmp_path, capsys):
+    gold, pred = judgebench_files(tmp_path, JUDGEBENCH_TABLE[:2])
+    bare = write_jsonl(tmp_path / "bare.jsonl", [{"id": "p0", "winner": "1"}, {"id": "p1", "winner": "1"}])
+    assert main(["eval", "--pred", pred, "--gold", bare, "--protocol", "evalbiasbench", "--out", str(tmp_path / "a")]) == 2
+    assert "bare.jsonl:1: --protocol evalbiasbench needs each item's bias type" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    assert main(["eval", "--pred", pred, "--gold", gold, "--card", "--card-include", str(tmp_path / "plain"),
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "plain: no metrics.json here" in capsys.readouterr().err
