@@ -86,9 +86,26 @@ def _mask_url(url: str) -> str:
 
 
 class _MaskUrls(logging.Filter):
+    # The message and each argument are masked where they are: formatters such as uvicorn's access
+    # log read `record.args` as a tuple of fields, so the record keeps its shape.
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = mask_urls(record.getMessage()), None
+        if isinstance(record.msg, str):
+            record.msg = mask_urls(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _masked_arg(v) for k, v in record.args.items()}
         return True
+
+
+def _masked_arg(arg):
+    """The argument itself, unless its text holds a secret: then that text masked (a number stays a
+    number for `%d`)."""
+    if isinstance(arg, (int, float)):
+        return arg
+    text = str(arg)
+    masked = mask_urls(text)
+    return arg if masked == text else masked
 
 
 def mask_log_handlers(*loggers: str) -> None:

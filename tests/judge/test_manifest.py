@@ -155,3 +155,21 @@ def test_a_log_line_with_a_key_inside_a_url_is_masked():
     finally:
         logger.removeHandler(handler)
     assert URL_KEY not in stream.getvalue() and "http://u:***@h/v1" in stream.getvalue()
+
+
+def test_uvicorn_access_lines_keep_their_fields_when_masked(capsys):
+    """uvicorn's access formatter reads the record's args as a tuple of fields: masking keeps it one."""
+    from uvicorn.logging import AccessFormatter
+
+    stream, logger = io.StringIO(), logging.getLogger("judgeforge.test-access")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter("%(client_addr)s %(request_line)s %(status_code)s", use_colors=False))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        mask_log_handlers(logger.name)
+        logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/v1/models", "1.1", 200)
+    finally:
+        logger.removeHandler(handler)
+    line = stream.getvalue()
+    assert "Logging error" not in capsys.readouterr().err and line.startswith("127.0.0.1:5000 GET /v1/models HTTP/1.1 200")
