@@ -1,5 +1,5 @@
 """Scale-out scoring on Ray: the same judging, spread over N Ray actors ("replicas"), each holding
-one backend built by `judge.score.make_backend` and judging its batches through
+one backend built by `judge.backends.factory.make_backend` and judging its batches through
 `judge.judging.iter_verdicts`, the one judging path. The driver (the `judgeforge score` process)
 keeps everything that makes a run trustworthy: it cuts the pending (item, order) calls into the same
 batches a single process would, hands one batch at a time to each idle replica, and gives the
@@ -54,7 +54,7 @@ class _Replica:
         """Build the backend (loading the model); raises what make_backend raises (a bad path)."""
         import ray
 
-        from .score import make_backend
+        from .backends.factory import make_backend
 
         if self.backend is None:
             self.backend = make_backend(self.config)

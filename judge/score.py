@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .backends.base import Backend, BackendError
+from .backends.factory import make_backend
 from .configfile import option
 from .dtype import DTYPES
 from .errors import ConfigError, InputError
@@ -29,7 +30,6 @@ from .judging import MODES, iter_verdicts, orders_for, params_for
 from .jsonl import AppendLog, iter_json_rows, read_items, read_json, write_json, write_jsonl
 from .manifest import file_sha256, folder_fingerprint, mask_urls, write_manifest
 from .records import Verdict, from_row, mode_of
-from .retry import RetryPolicy
 from .runlock import RunLock
 from .templates import Template
 
@@ -103,35 +103,6 @@ def resolve_template(config: ScoreConfig, items: list) -> Template:
     mode = mode_of(items[0])
     info = read_adapter_info(config.adapter) if config.adapter and not config.template else None
     return choose_template(mode, explicit=config.template, info=info, context=f" but {config.input} holds {mode} items")
-
-
-def make_backend(config: ScoreConfig) -> Backend:
-    """The backend `config` names; the judge's name in verdicts is --name, else the adapter's or
-    the model's folder name, the same whichever backend judges."""
-    if config.backend in ("vllm", "hf"):
-        extra = dict(config.extra)
-        dtype = extra.pop("dtype", config.dtype)  # --engine-arg dtype=X: the older spelling of --dtype X
-        if config.dtype not in ("auto", dtype):
-            raise ConfigError(f"--dtype {config.dtype} and --engine-arg dtype={dtype} disagree: give one")
-    if config.backend == "vllm":
-        from .backends.vllm import VLLMBackend
-
-        backend = VLLMBackend(config.model, adapter=config.adapter, tensor_parallel_size=config.tensor_parallel_size,
-                              max_model_len=config.max_model_len, dtype=dtype, **extra)
-    elif config.backend == "hf":
-        from .backends.hf import HFBackend
-
-        backend = HFBackend(config.model, adapter=config.adapter, dtype=dtype, load_in_4bit=config.load_in_4bit,
-                            **extra)
-    else:
-        from .backends.openai import OpenAIBackend
-
-        served = Path(config.adapter).name if config.adapter else config.model
-        backend = OpenAIBackend(model=served, base_url=config.base_url, api_key=config.api_key,
-                                concurrency=config.concurrency, timeout=config.timeout,
-                                retry=RetryPolicy(max_retries=config.max_retries), **config.extra)
-    backend.name = config.name or Path(config.adapter or config.model).name
-    return backend
 
 
 # What a verdict depends on besides the item: a resumed run must match on all of it. The api key,
