@@ -34,8 +34,6 @@ CATEGORIES = {
     "metals": ["iron", "copper", "silver", "gold", "zinc", "tin", "nickel", "lead", "cobalt", "titanium"],
 }
 ADJECTIVES = ["useful", "beautiful", "interesting", "popular", "simple", "famous", "common", "remarkable"]
-REASONS = {"caps": "is written in all capital letters, as the question asks",
-           "list": "is a numbered list, as the question asks"}
 
 
 def make_item(rng: random.Random, item_id: str, winner: str) -> PairItem:
@@ -69,7 +67,11 @@ def make_items(n: int, seed: int, prefix: str) -> list[PairItem]:
 
 
 def train_rows(items: list[PairItem], template_name: str = "pandalm") -> list[TrainRow]:
-    """Both orders of each item, with a PandaLM-style target reply naming the shown winner."""
+    """Both orders of each item; the target reply is the shown winner alone, the first line of a
+    PandaLM reply (which its parser reads by itself). A reason after it ("### Reason: Response 2 is a
+    numbered list...") made 21 of the reply's 22 tokens boilerplate: the loss averaged over them fell
+    to ~0.04 while the verdict stayed at chance, and 50 steps of 8 rows were needed to learn the
+    rule; with the verdict alone every step's loss is the verdict's."""
     template = get_template(template_name)
     if template.name != "pandalm":
         raise ValueError("the synthetic targets are written in pandalm's reply format")
@@ -77,8 +79,7 @@ def train_rows(items: list[PairItem], template_name: str = "pandalm") -> list[Tr
     for item in items:
         for order in ("ab", "ba"):
             shown = item.winner if order == "ab" else {"1": "2", "2": "1"}[item.winner]
-            reply = f"{shown}\n\n### Reason: Response {shown} {REASONS[item.category]}."
-            messages = [*template.render(item, order).messages, {"role": "assistant", "content": reply}]
+            messages = [*template.render(item, order).messages, {"role": "assistant", "content": shown}]
             rows.append(TrainRow(id=item.id, mode=template.mode, template=template.key, template_hash=template.text_hash,
                                  order=order, messages=messages, winner=item.winner, parse_ok=True,
                                  judge="synthetic-rule", category=item.category))
