@@ -9,15 +9,25 @@ With `logprobs`, each choice carries the distribution over the allowed tokens, w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import regex  # `re` has no partial matching; the `regex` package (a transformers dependency) has
 import torch
 
 from .base import Generation, GenerationParams
 
-if TYPE_CHECKING:
-    from .hf import HFBackend
+
+class TokenModel(Protocol):
+    """What constrained decoding needs of a transformers backend (judge.backends.hf.HFBackend),
+    declared here so this module does not import the backend that calls it."""
+    model: object
+    tokenizer: object
+    eos_ids: list[int]
+    pad_id: int
+
+    def pad(self, batch: list[list[int]]) -> dict: ...
+
+    def top_logprobs(self, scores, k: int, allowed: list[int] | None = None) -> dict[str, float]: ...
 
 
 class Constraint:
@@ -87,7 +97,7 @@ class CachedPrompt:
         return torch.where(empty[:, None], self.first, logits)
 
 
-def decode_constrained(backend: HFBackend, constraint: Constraint, params: GenerationParams,
+def decode_constrained(backend: TokenModel, constraint: Constraint, params: GenerationParams,
                        batch: list[list[int]]) -> list[Generation]:
     """One reply per prompt of `batch` (token ids), each a prefix of a `constraint` match."""
     tokenizer, eos_ids = backend.tokenizer, backend.eos_ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..backends.cached import generation_of
 from ..jsonl import write_json, write_jsonl
@@ -17,8 +17,14 @@ from ..records import Verdict
 from ..retry import CAUSES
 from .plan import Call, Plan, answered, paid
 
-if TYPE_CHECKING:
-    from .run import Run
+
+class LiveCounts(Protocol):
+    """What the stats read of a run's live phase (judge.distill.run.Run), declared here so the stats
+    do not import the run that calls them."""
+    teacher: object  # the OpenAIBackend, with .calls and .retries; None when nothing was sent live
+    hits: int
+    cost: float
+    calling_seconds: float
 
 
 def reply_cost(prices: PriceTable, plan: Plan, call: Call, reply: dict) -> float | None:
@@ -40,7 +46,7 @@ def verdict_of(plan: Plan, call: Call, reply: dict) -> Verdict:
     return verdict
 
 
-def finish(plan: Plan, cache, prices: PriceTable, run: Run, stopped: str | None, wall: float,
+def finish(plan: Plan, cache, prices: PriceTable, run: LiveCounts, stopped: str | None, wall: float,
            answers: list[tuple[Call, dict]] | None, batch, ledger) -> dict:
     """Rebuild verdicts.jsonl from the cache, write stats.json and manifest.json."""
     config, out = plan.config, Path(plan.config.out)
