@@ -31,7 +31,8 @@ FLAGS = {
         "--base", "--adapter", "--merged", "--template", "--upstream", "--upstream-api-key", "--host", "--port",
         "--api-key", "--dtype", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--vllm-arg",
         "--timeout", "--max-batch", "--max-tokens", "--max-body-mb", "--max-in-flight", "--body-timeout",
-        "--startup-timeout", "--engine-log"},
+        "--startup-timeout", "--engine-log", "--reward-mode", "--reward-kind", "--reward-judge", "--reward-template",
+        "--reward-unparsed"},
 }
 FLAGS = {verb: flags | {"-h", "--help", "--config"} for verb, flags in FLAGS.items()}
 
