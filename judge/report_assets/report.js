@@ -42,7 +42,9 @@
     }
     ["disagrees", "flips", "unparsed"].forEach(function (f) { $("f-" + f).checked = state.filters.indexOf(f) >= 0; });
     $("f-judge").value = state.judge; $("f-cat").value = state.category; $("f-q").value = state.q;
-    $("per").value = state.per === Infinity ? "all" : String(state.per);
+    var per = state.per === Infinity ? "all" : String(state.per);
+    if (!$("per").querySelector('option[value="' + per + '"]')) option($("per"), per, per);  // e.g. per=10 from a link
+    $("per").value = per;
   }
   function writeHash() {
     var p = new URLSearchParams();
