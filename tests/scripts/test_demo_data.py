@@ -1,22 +1,12 @@
 """scripts/demo.py says which data it runs on: a user's clone has no ../shared/data, and figures
 from the 48 example pairs must not pass for PandaLM's."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _demo():
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_module import load_script
 
 
 def test_without_the_pandalm_set_the_demo_says_it_uses_the_examples_and_where_to_get_pandalm(tmp_path, monkeypatch,
                                                                                               capsys):
-    demo = _demo()
+    demo = load_script("demo")
     monkeypatch.setattr(demo, "PANDALM", tmp_path / "absent" / "testset-v1.json")
     distill, heldout = demo.prepare_data(tmp_path, n_distill=100, n_heldout=50)
     out = capsys.readouterr().out

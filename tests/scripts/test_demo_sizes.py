@@ -1,25 +1,14 @@
 """scripts/demo.py judges a balanced slice of the held-out synthetic test (a constant verdict must
 still score 0.5 there) and ends by naming the eval reports, report.html where eval wrote one."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from judge.jsonl import read_items
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _demo():
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_module import load_script
 
 
 def test_the_synthetic_slice_has_as_many_items_with_each_winner(tmp_path):
-    demo = _demo()
+    demo = load_script("demo")
     path = demo.balanced_subset(demo.SYNTHETIC / "test.jsonl", 30, tmp_path / "slice.jsonl")
     items = read_items(path)
     assert [item.winner for item in items].count("1") == 15 and len(items) == 30
@@ -29,13 +18,13 @@ def test_the_synthetic_slice_has_as_many_items_with_each_winner(tmp_path):
 
 @pytest.mark.parametrize("n", [0, 7])
 def test_an_odd_or_empty_slice_is_refused(tmp_path, n):
-    demo = _demo()
+    demo = load_script("demo")
     with pytest.raises(SystemExit, match="even number"):
         demo.balanced_subset(demo.SYNTHETIC / "test.jsonl", n, tmp_path / "slice.jsonl")
 
 
 def test_the_report_named_is_the_page_when_eval_wrote_one(tmp_path):
-    demo = _demo()
+    demo = load_script("demo")
     assert demo.report_path(tmp_path) == tmp_path / "report.md"
     (tmp_path / "report.html").write_text("<html></html>")
     assert demo.report_path(tmp_path) == tmp_path / "report.html"

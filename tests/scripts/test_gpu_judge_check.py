@@ -1,21 +1,11 @@
 """scripts/gpu_judge_check.py (run by scripts/gpu_check.sh on a GPU machine) dry-run on CPU with a
 tiny random model, so the script a GPU session runs once is known to work before it is lent one."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("gpu_judge_check", ROOT / "scripts" / "gpu_judge_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_module import load_script
 
 
 def test_bos_tokenizer_would_double_bos_if_the_text_were_tokenized_again(smollm2_path):
-    script = _script()
+    script = load_script("gpu_judge_check")
     tok = script.bos_template_tokenizer(str(smollm2_path))
     text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
     naive = tok(text)["input_ids"]
@@ -24,5 +14,5 @@ def test_bos_tokenizer_would_double_bos_if_the_text_were_tokenized_again(smollm2
 
 
 def test_verdict_mode_dry_run_parses_every_pair(smollm2_path):
-    result = _script().judge_bench(str(smollm2_path), n_pairs=4, tiny=True, batch_size=4)
+    result = load_script("gpu_judge_check").judge_bench(str(smollm2_path), n_pairs=4, tiny=True, batch_size=4)
     assert result["pairs"] == 4 and result["parsed_share"] == 1.0

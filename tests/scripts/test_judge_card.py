@@ -1,27 +1,17 @@
 """scripts/judge_card.py end to end on the shared benchmarks with a fake judge (no model): the items
 it picks, the published judges on the same items, and the card it writes."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 from datafiles import shared_file
 from judge.backends.base import FakeBackend
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("judge_card", ROOT / "scripts" / "judge_card.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_module import load_script
 
 
 def test_card_for_a_judge_that_always_picks_the_first_answer(tmp_path, monkeypatch):
     shared_file("judgebench", "README.md"), shared_file("evalbiasbench", "biasbench.json")
-    script = _script()
+    script = load_script("judge_card")
     monkeypatch.setattr(script, "make_backend", lambda config: FakeBackend(lambda request: "1", name=config.name))
     result = tmp_path / "card.json"
     monkeypatch.setattr(sys, "argv", ["judge_card.py", "--limit", "2", "--bootstrap", "20", "--out", str(tmp_path / "o"),
