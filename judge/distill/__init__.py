@@ -12,7 +12,7 @@ worn by the cost/budget and cache layers (judge.backends.costed, .cached): a rer
 requests whose reply is not cached; a kill loses at most the requests in flight; `--max-cost`
 admits a request only while the money spent, plus the worst case of the requests in flight and of
 this one, stays within the budget (`run`). `--batch` sends the same requests through the OpenAI
-Batch API instead (judge.batch): half the price, the replies in the same cache, so the verdicts are
+Batch API instead (judge.distill.batch): half the price, the replies in the same cache, so the verdicts are
 the same. `--dry-run` estimates (`dryrun`); `stats` writes verdicts.jsonl, stats.json, the manifest.
 
 CritiqueLLM's reference-free rewrite (`reference_free_rewrite`, pointwise): after a reference-based

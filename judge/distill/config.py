@@ -16,7 +16,7 @@ from ..errors import ConfigError, TeacherError
 from ..retry import Endpoint, RetryPolicy
 
 MODES = ("pairwise", "pointwise")
-RETRY_MODES = ("live", "batch")  # --batch-retry: where a batch's error rows are asked again (judge.batch reads it)
+RETRY_MODES = ("live", "batch")  # --batch-retry: where a batch's error rows are asked again (judge.distill.batch reads it)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..batch import input_lines, split_lines
-from ..batch_ledger import BatchLedger
+from .batch import input_lines, split_lines
+from .batch_ledger import BatchLedger
 from ..cache import ReplyCache
 from ..judging import orders_for
 from ..pricing import PriceTable, estimate_tokens

@@ -1,5 +1,5 @@
 """A distill run: the calls the cache does not answer go to the teacher, live (workers sharing one
-queue, each call through teacher -> cost/budget -> cache) or through the Batch API (judge.batch),
+queue, each call through teacher -> cost/budget -> cache) or through the Batch API (judge.distill.batch),
 then stats.finish writes the verdicts and the stats."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..backends.base import Generation
 from ..backends.cached import CachedBackend
 from ..backends.costed import Budget, CostedBackend, OverBudget
 from ..backends.openai import OpenAIBackend
-from ..batch import BatchLedger, BatchRunner, batch_client, run_batches
+from .batch import BatchLedger, BatchRunner, batch_client, run_batches
 from ..cache import ReplyCache
 from ..errors import BudgetExceeded, ConfigError, TeacherError
 from ..jsonl import atomic_open
@@ -134,7 +134,7 @@ def _distill(plan: Plan) -> dict:
     answers = answered(plan, cache)
     work = pending(plan, answers)
 
-    def paid_so_far() -> float:  # the replies paid for, and batches made twice from one file (judge.batch_duplicates)
+    def paid_so_far() -> float:  # the replies paid for, and batches made twice from one file (judge.distill.batch_duplicates)
         return spent(prices, plan, answered(plan, cache)) + (ledger.duplicate_cost() or 0.0)
 
     run = Run(plan, Budget(config.max_cost, paid_so_far()), hits=len(answers))

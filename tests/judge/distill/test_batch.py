@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from judge.batch import BatchLedger
+from judge.distill.batch import BatchLedger
 from judge.cli import main
 from judge.distill import distill, estimate
 from judge.errors import ConfigError, TeacherError
@@ -136,7 +136,7 @@ def test_a_batch_created_but_not_recorded_is_found_instead_of_created_again(item
     import openai
 
     from judge.backends.openai import request_body
-    from judge.batch import input_lines
+    from judge.distill.batch import input_lines
     from judge.distill import make_plan
 
     out = tmp_path / "run"

@@ -8,14 +8,14 @@ live rerun cannot tell the difference.
                   -> batches.retrieve every --batch-poll seconds (a bar: states, done/failed, elapsed)
                   -> files.content(output_file_id, error_file_id) -> replies into cache.sqlite
 
-The ledger (judge.batch_ledger: tables beside `replies` in the run's cache.sqlite) records each uploaded file and the
+The ledger (judge.distill.batch_ledger: tables beside `replies` in the run's cache.sqlite) records each uploaded file and the
 keys it covers *before* its batch is created, and the batch id the moment it exists, so a killed run
 rerun with the same command re-attaches instead of paying twice (a file whose batch id was not yet
 recorded is looked up by its input_file_id in batches.list). batches.create is never retried
 blindly: on an error or timeout the provider may have created the batch all the same, so it is
 looked up by its input file first and created again only when it is not there; any other batch
 made from a file in use (a lagging listing, an older version's retries) is cancelled if running,
-and recorded with its cost (judge.batch_duplicates). Rows of a batch's error file, including
+and recorded with its cost (judge.distill.batch_duplicates). Rows of a batch's error file, including
 the rows an expired batch did not reach, are recorded with their code and retried live
 (`--batch-retry live`) or in one follow-up batch per run (`--batch-retry batch`); what is still
 unanswered after that is counted in stats.json and left for a rerun, never dropped. A cancelled
@@ -34,16 +34,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .backends.cached import reply_record, stored_request
-from .backends.openai import read_completion, request_body
+from ..backends.cached import reply_record, stored_request
+from ..backends.openai import read_completion, request_body
 from .batch_duplicates import find_duplicates, settle_duplicates
 from .batch_ledger import CANCELLED, FINAL, REFUSED, BatchLedger, OpenFile
-from .errors import ConfigError, TeacherError
-from .manifest import mask_urls
-from .pricing import PriceTable
+from ..errors import ConfigError, TeacherError
+from ..manifest import mask_urls
+from ..pricing import PriceTable
 
 if TYPE_CHECKING:
-    from .distill.plan import Call, Plan
+    from .plan import Call, Plan
 
 ENDPOINT = "/v1/chat/completions"
 UPLOAD_TIMEOUT = 600.0  # seconds for one file upload or download (up to 200 MB)

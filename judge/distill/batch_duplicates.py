@@ -1,5 +1,5 @@
 """Other batches made from the same input file as the one a run uses. A create whose reply was lost
-is looked up before creating again (judge.batch), but a provider's listing may lag, and an older
+is looked up before creating again (judge.distill.batch), but a provider's listing may lag, and an older
 judgeforge retried blindly: such a duplicate runs and is billed all the same. So when a file's batch
 is collected, every other batch of that file is found, cancelled while it still runs, and recorded
 in the ledger with what it cost (its completed rows at the batch price), which stats.json lists and
@@ -11,7 +11,7 @@ import asyncio
 import json
 
 from .batch_ledger import FINAL, BatchLedger, OpenFile
-from .pricing import PriceTable, messages_text
+from ..pricing import PriceTable, messages_text
 
 
 async def find_duplicates(client, ledger: BatchLedger, f: OpenFile, keep: str) -> None:
