@@ -13,7 +13,8 @@ from judge.jsonl import write_jsonl
 from judge.records import PairItem, Verdict
 
 FLAGS = {"-h", "--help", "--config", "--pred", "--gold", "--out", "--pred-format", "--gold-format", "--items",
-         "--unparsed", "--threshold", "--bootstrap", "--seed", "--no-plots"}
+         "--unparsed", "--threshold", "--bootstrap", "--seed", "--no-plots", "--no-html", "--protocol", "--card",
+         "--card-include"}
 
 
 def parse(*argv) -> EvalConfig:
