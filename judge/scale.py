@@ -21,6 +21,7 @@ CPU; on a cluster without GPUs a local model gets an even share of the CPUs inst
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -167,7 +168,7 @@ class RayReplicas:
         if not ray.is_initialized():
             quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.address:
-                ray.init(address=self.address, **quiet)
+                join_cluster(self.address, **quiet)
             else:  # "local": a cluster of our own even if `ray start` left one on this machine; GPUs auto-detected
                 self._tempdir = tempfile.mkdtemp(prefix="jf-ray-")  # short: Ray's socket paths live in it
                 start_local_cluster(max(_usable_cpus(), self.replicas), self._tempdir, **quiet)
@@ -288,16 +289,38 @@ class RayReplicas:
 
 def start_local_cluster(num_cpus: int, temp_dir: str, **options) -> None:
     """`ray.init` of a cluster of our own on this machine, listening on 127.0.0.1 only: by default
-    Ray's daemons and workers listen on every interface, open to anyone on the network. Ray replaces
-    `_node_ip_address="127.0.0.1"` by the machine's outward address unless its cluster mode is off
-    (its single-machine mode on macOS and Windows), so the mode is off while the cluster starts."""
+    Ray's daemons and workers listen on every interface, open to anyone on the network."""
+    with _loopback_kept():
+        import ray
+
+        ray.init(address="local", num_cpus=num_cpus, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **options)
+
+
+def join_cluster(address: str, **options) -> None:
+    """`ray.init` joining the cluster at `address`; one on loopback (such as a cluster started by
+    start_local_cluster) is reached on loopback, not through the machine's outward address where
+    nothing listens."""
     import ray
+
+    host = address.rpartition(":")[0] if ":" in address else address
+    if host in ("127.0.0.1", "localhost"):
+        with _loopback_kept():
+            ray.init(address=address, _node_ip_address="127.0.0.1", **options)
+    else:
+        ray.init(address=address, **options)
+
+
+@contextlib.contextmanager
+def _loopback_kept():
+    """Ray replaces a loopback address (the node's, and a GCS address to join) by the machine's
+    outward one unless its cluster mode is off (its single-machine mode on macOS and Windows): the
+    mode is off inside this block."""
     from ray._private import ray_constants
 
     cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(address="local", num_cpus=num_cpus, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **options)
+        yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
 
