@@ -229,20 +229,3 @@ def _all_teacher_cost(items, orders, teacher_rows: list[Verdict], prompts: dict,
             total += (price.cost(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0) if usage
                       else price.cost(estimate_tokens(prompts[(item.id, order)]), reply_tokens))
     return round(total, 6)
-
-
-def escalation_of(path: str, verdicts: list[Verdict]) -> dict:
-    """For `eval`'s side-by-side view of one prediction file: the share of items escalated to the
-    teacher and the teacher's cost. A cascade's output (verdicts with `meta.cascade`): from the
-    verdicts and its manifest; a distill folder's verdicts (the teacher alone): everything, at the
-    cost in its stats.json; any other file (a local judge alone): nothing, at no teacher cost."""
-    items = {v.id for v in verdicts}
-    if items and all("cascade" in v.meta for v in verdicts):
-        escalated = {v.id for v in verdicts if v.meta["cascade"]["decided_by"] == "teacher"}
-        manifest = Path(path).with_name(f"{Path(path).stem}.manifest.json")
-        cost = read_json(manifest).get("cascade", {}).get("teacher_cost_usd") if manifest.exists() else None
-        return {"share_escalated": round(len(escalated) / len(items), 6), "teacher_cost_usd": cost}
-    stats = Path(path).with_name("stats.json")
-    if Path(path).name == "verdicts.jsonl" and stats.exists():
-        return {"share_escalated": 1.0, "teacher_cost_usd": read_json(stats).get("cost_usd")}
-    return {"share_escalated": 0.0, "teacher_cost_usd": 0.0}

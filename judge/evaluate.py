@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .gold import Gold, GoldSet, attach_items, load_gold
 from .label_files import FORMATS
 from .metrics_benchmarks import PROTOCOLS, check_protocol, protocol_metrics
-from .predictions import Predictions, check_matches, load_predictions, order_label
+from .predictions import Predictions, check_matches, escalation_of, load_predictions, order_label
 
 HEADLINE_PAIRWISE = ["n", "accuracy", "precision", "recall", "f1", "consistency", "prefer_first_rate",
                      "prefer_second_rate", "parse_failure_rate", "prefer_longer_rate", "gold_prefer_longer_rate",
@@ -214,9 +214,7 @@ def judge_metrics(judge: Predictions, gold: GoldSet, *, unparsed: str, threshold
         "examples_gold_unparsed": unlabelled[:10],
     }
     m["judge"], m["predictions"] = judge.name, judge.path
-    from .cascade import escalation_of  # who decided: a local judge, a cascade, or the teacher alone
-
-    m["escalation"] = escalation_of(judge.path, judge.all())
+    m["escalation"] = escalation_of(judge.path, judge.all())  # who decided: a local judge, a cascade, or the teacher
     return m
 
 

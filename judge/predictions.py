@@ -11,6 +11,7 @@ from pathlib import Path
 from . import metrics as M
 from .errors import InputError
 from .gold import GoldSet
+from .jsonl import read_json
 from .label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
 from .records import Verdict, from_row
 from .templates import winner_from_scores
@@ -117,3 +118,20 @@ def check_matches(judge: Predictions, gold: GoldSet) -> list[str]:
         raise InputError(f"no id in common with the gold file {gold.path}: predictions have e.g. {pred_id!r}, "
                          f"gold has e.g. {gold_id!r}{why}", judge.path)
     return common
+
+
+def escalation_of(path: str, verdicts: list[Verdict]) -> dict:
+    """For `eval`'s side-by-side view of one prediction file: the share of items escalated to the
+    teacher and the teacher's cost. A cascade's output (verdicts with `meta.cascade`): from the
+    verdicts and its manifest; a distill folder's verdicts (the teacher alone): everything, at the
+    cost in its stats.json; any other file (a local judge alone): nothing, at no teacher cost."""
+    items = {v.id for v in verdicts}
+    if items and all("cascade" in v.meta for v in verdicts):
+        escalated = {v.id for v in verdicts if v.meta["cascade"]["decided_by"] == "teacher"}
+        manifest = Path(path).with_name(f"{Path(path).stem}.manifest.json")
+        cost = read_json(manifest).get("cascade", {}).get("teacher_cost_usd") if manifest.exists() else None
+        return {"share_escalated": round(len(escalated) / len(items), 6), "teacher_cost_usd": cost}
+    stats = Path(path).with_name("stats.json")
+    if Path(path).name == "verdicts.jsonl" and stats.exists():
+        return {"share_escalated": 1.0, "teacher_cost_usd": read_json(stats).get("cost_usd")}
+    return {"share_escalated": 0.0, "teacher_cost_usd": 0.0}
