@@ -19,7 +19,7 @@ import os
 
 import httpx
 
-from .errors import JudgeforgeError
+from judge.core.errors import JudgeforgeError
 
 
 class JudgeAPIError(JudgeforgeError):

@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.evaluate import evaluate  # noqa: E402
-from judge.jsonl import write_jsonl  # noqa: E402
-from judge.records import PairItem, Verdict  # noqa: E402
-from judge.report_html import DISAGREES  # noqa: E402
+from judge.eval.evaluate import evaluate  # noqa: E402
+from judge.core.jsonl import write_jsonl  # noqa: E402
+from judge.core.records import PairItem, Verdict  # noqa: E402
+from judge.eval.report_html import DISAGREES  # noqa: E402
 
 WORDS = ("the judge answer question model reason because first second better worse clear correct detail "
          "example step result answer explains shows").split()
@@ -93,7 +93,7 @@ def open_page(browser: str, url: str) -> tuple[float, int | None]:
 
 def screenshot(browser: str, out: Path, work: Path) -> dict:
     """The PandaLM report with two judges (GPT-3.5 and PandaLM-7B verdict files) as a PNG."""
-    from judge.convert import convert
+    from judge.data.convert import convert
 
     data = ROOT.parent / "shared" / "data" / "pandalm"
     if not (data / "testset-v1.json").exists():

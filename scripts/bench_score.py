@@ -15,7 +15,7 @@ Then the transformers backend (verdict mode) in one process vs on `--ray-replica
 (`score --ray-replicas`): on the 2-core CPU machine two replicas share the same two cores, so
 that ratio measures Ray's overhead, not a speed-up; on a GPU machine it is replicas per GPU.
 `--only-dtype`: the transformers backend (verdict mode) with the default dtype (auto: bf16 only where
-the CPU computes it natively, judge/dtype.py) vs forced bfloat16 vs forced float32, and the ratios.
+the CPU computes it natively, judge/backends/dtype.py) vs forced bfloat16 vs forced float32, and the ratios.
 Writes bench/results/score.json (`--only-ray`: score_ray.json; `--only-dtype`: score_dtype.json).
 """
 
@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.convert import convert_records  # noqa: E402
-from judge.jsonl import read_items, write_jsonl  # noqa: E402
-from judge.score import ScoreConfig, score  # noqa: E402
+from judge.data.convert import convert_records  # noqa: E402
+from judge.core.jsonl import read_items, write_jsonl  # noqa: E402
+from judge.scoring.score import ScoreConfig, score  # noqa: E402
 
 
 def load_pairs(n: int) -> tuple[list, str]:
@@ -123,7 +123,7 @@ def ray_vs_process(model: str, pairs: list, workdir: Path, template: str, replic
 
 
 def dtype_runs(model: str, pairs: list, workdir: Path, template: str) -> tuple[dict, dict]:
-    """The transformers backend, verdict mode, the same pairs: the default dtype (auto, judge.dtype's
+    """The transformers backend, verdict mode, the same pairs: the default dtype (auto, judge.backends.dtype's
     rule) vs forced bfloat16 vs forced float32, each in a fresh backend after one warm-up batch."""
     from judge.backends.hf import HFBackend
 
@@ -236,7 +236,7 @@ def main() -> None:
         "auto_over_float32_hf_verdict": _ratio(rate("hf/verdict/auto"), rate("hf/verdict/float32")),
     }
     ratios = {k: v for k, v in ratios.items() if v is not None}
-    from judge.dtype import cpu_flags
+    from judge.backends.dtype import cpu_flags
 
     bf16 = [flag for flag in ("avx512_bf16", "amx_bf16") if flag in cpu_flags()]
     report = {"source": source, "template": args.template, "model": args.model, "device": f"CPU ({os.cpu_count()} cores, "

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.jsonl import write_json, write_jsonl  # noqa: E402
-from judge.score import ScoreConfig, score  # noqa: E402
+from judge.core.jsonl import write_json, write_jsonl  # noqa: E402
+from judge.scoring.score import ScoreConfig, score  # noqa: E402
 from judge.testing.cascade_scenario import run_target  # noqa: E402
 from judge.testing.fake_openai import FakeOpenAI  # noqa: E402
 from train.synthetic import make_items  # noqa: E402

@@ -97,7 +97,7 @@ def stop_servers() -> None:
 
 def prepare_data(run: Path, n_distill: int, n_heldout: int) -> tuple[Path, Path]:
     """Human-labelled pairs: a slice to distill and a disjoint held-out slice to judge."""
-    from judge.jsonl import read_items, write_jsonl
+    from judge.core.jsonl import read_items, write_jsonl
 
     if PANDALM.exists():
         judgeforge("data", "convert", "--from", "pandalm", PANDALM, "--out", run / "pandalm.jsonl")
@@ -135,7 +135,7 @@ def split_pairs(items: list, n_distill: int, n_heldout: int) -> tuple[list, list
 def balanced_subset(path: Path, n: int, out: Path) -> Path:
     """The first n/2 items of `path` with each winner, in file order, written to `out`: the score of a
     judge that always answers "1" (or "2") stays 0.5, and chance against learning stays readable."""
-    from judge.jsonl import read_items, write_jsonl
+    from judge.core.jsonl import read_items, write_jsonl
 
     if n < 2 or n % 2:
         raise SystemExit(f"demo: --synthetic-items must be an even number of 2 or more, got {n}")
@@ -187,7 +187,7 @@ def main() -> int:
 
 
 FAST_START = "--vllm-arg=-O0"  # no torch.compile warm-up: ~40 s instead of ~100 s to start on CPU, ~6% slower
-# No dtype is passed: every engine and the merge follow --dtype auto (judge/dtype.py), bf16 only on CPUs
+# No dtype is passed: every engine and the merge follow --dtype auto (judge/backends/dtype.py), bf16 only on CPUs
 # that compute it natively (AVX512-BF16/AMX), float32 on AVX2-only ones where bf16 is 2.3x slower.
 MIN_TRAIN_ROWS = 64
 SYNTHETIC = ROOT / "examples" / "synthetic"
@@ -263,7 +263,7 @@ def pipeline(run: Path, args) -> str:
 
     def show_judge_api():
         from judge.client import JudgeClient
-        from judge.jsonl import read_items
+        from judge.core.jsonl import read_items
 
         item = read_items(heldout)[0]
         with JudgeClient(judge_server().removesuffix("/v1")) as client:

@@ -30,7 +30,7 @@ WORDS = ["the", "model", "answer", "data", "result", "because", "value", "first"
 
 
 def pandalm_like_pairs(n: int, seed: int = 0) -> list:
-    from judge.records import PairItem
+    from judge.core.records import PairItem
 
     rng = random.Random(seed)
 
@@ -72,7 +72,7 @@ def judge_bench(tokenizer_dir: str, n_pairs: int, tiny: bool, batch_size: int) -
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
     from judge.backends.hf import HFBackend
-    from judge.judging import judge_items
+    from judge.scoring.judging import judge_items
     from judge.templates import get_template
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)

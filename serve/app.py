@@ -21,15 +21,15 @@ from fastapi.security import HTTPBearer
 
 from judge import __version__
 
-from . import errors
-from .bounds import Bounds, allowed_hosts
-from .errors import BadRequest, EngineUnavailable, Invalid, NotFound
-from .judges import Judge
-from .protocol import (BatchRequest, BatchResponse, ErrorResponse, Health, JudgeCard, JudgeList, PairwiseRequest,
+from serve import errors
+from serve.bounds import Bounds, allowed_hosts
+from serve.errors import BadRequest, EngineUnavailable, Invalid, NotFound
+from serve.judges import Judge
+from serve.protocol import (BatchRequest, BatchResponse, ErrorResponse, Health, JudgeCard, JudgeList, PairwiseRequest,
                        PairwiseResponse, PointwiseRequest, PointwiseResponse)
-from .reward import RewardSettings, add_reward_route
-from .service import JudgeService, Limits
-from .upstream import Upstream
+from serve.reward import RewardSettings, add_reward_route
+from serve.service import JudgeService, Limits
+from serve.upstream import Upstream
 
 _ERRORS = {status: {"model": ErrorResponse, "description": kind} for status, kind in errors.ERROR_TYPES.items()
            if status in (400, 401, 403, 404, 408, 413, 415, 422, 500, 503, 504)}

@@ -22,7 +22,7 @@ import asyncio
 import secrets
 from urllib.parse import urlsplit
 
-from .errors import envelope
+from serve.errors import envelope
 
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 RETRY_AFTER_S = 1

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from judge.configfile import option
-from judge.dtype import DTYPES
-from judge.errors import ConfigError
+from judge.core.configfile import option
+from judge.backends.dtype import DTYPES
+from judge.core.errors import ConfigError
 
 
 @dataclass

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import httpx
 
-from judge.adapters import adapter_rank, vllm_lora_rank
+from judge.backends.adapters import adapter_rank, vllm_lora_rank
 from judge.backends.vllm import engine_env, vllm_cpu_build
 
-from .errors import ServerStartError
+from serve.errors import ServerStartError
 
 
 @dataclass
@@ -37,7 +37,7 @@ class EngineConfig:
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     extra_args: list[str] = field(default_factory=list)  # any other `vllm serve` flags, as given
-    dtype: str | None = None  # judge.dtype's choice; a --dtype among extra_args wins
+    dtype: str | None = None  # judge.backends.dtype's choice; a --dtype among extra_args wins
 
 
 def launcher(model: str) -> list[str]:

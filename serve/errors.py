@@ -17,9 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from judge.errors import ConfigError, InputError, JudgeforgeError
+from judge.core.errors import ConfigError, InputError, JudgeforgeError
 
-from .protocol import ErrorInfo, ErrorResponse
+from serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger("judgeforge.serve")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.adapters import AdapterInfo, choose_template, find_adapter_info
-from judge.errors import ConfigError
+from judge.backends.adapters import AdapterInfo, choose_template, find_adapter_info
+from judge.core.errors import ConfigError
 from judge.templates import DEFAULT_TEMPLATE, Template, get_template
 
-from .errors import Invalid
+from serve.errors import Invalid
 
 
 @dataclass(frozen=True)

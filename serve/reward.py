@@ -23,13 +23,13 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from judge.errors import ConfigError
-from judge.judging import params_for, request_for, verdict_from
+from judge.core.errors import ConfigError
+from judge.scoring.judging import params_for, request_for, verdict_from
 from judge.reward.plan import TEMPLATE_MODE, plan_calls, rewards_from
 
-from .errors import Invalid, TooLarge
-from .protocol import Mode
-from .service import JudgeService
+from serve.errors import Invalid, TooLarge
+from serve.protocol import Mode
+from serve.service import JudgeService
 
 # A group reward needs every completion of a prompt in one request, which OpenRLHF does not send.
 RewardKind = Literal["pointwise", "pairwise"]

@@ -19,16 +19,16 @@ from pathlib import Path
 import httpx
 
 from judge.backends.vllm import vllm_device
-from judge.dtype import choose_dtype
-from judge.errors import ConfigError
-from judge.manifest import mask_log_handlers, mask_urls
+from judge.backends.dtype import choose_dtype
+from judge.core.errors import ConfigError
+from judge.core.manifest import mask_log_handlers, mask_urls
 
-from .config import ServeConfig
-from .engine import EngineConfig, EngineProcess
-from .errors import EngineExited
-from .judges import Judge, build_judges, default_templates
-from .service import Limits
-from .upstream import Upstream, api_url
+from serve.config import ServeConfig
+from serve.engine import EngineConfig, EngineProcess
+from serve.errors import EngineExited
+from serve.judges import Judge, build_judges, default_templates
+from serve.service import Limits
+from serve.upstream import Upstream, api_url
 
 log = logging.getLogger("judgeforge.serve")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -97,8 +97,8 @@ def _raise_exit(signum, frame):
 def serve(config: ServeConfig) -> None:
     import uvicorn
 
-    from .app import create_app
-    from .reward import RewardSettings
+    from serve.app import create_app
+    from serve.reward import RewardSettings
 
     if config.host not in LOOPBACK and not config.api_key:
         log.warning("binding %s without --api-key: anyone who can reach this port can use the judge", config.host)
@@ -145,8 +145,8 @@ def merged_model(base: str, adapter: str) -> Path:
     """The adapter merged into the base (`judgeforge merge`, in the base's own dtype), made once and
     cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights.
     The merge runs in a child process: torch is loaded there and freed with it, never in the judge API."""
-    from judge.manifest import file_sha256
-    from judge.models import MERGE_DTYPES
+    from judge.core.manifest import file_sha256
+    from judge.backends.models import MERGE_DTYPES
 
     weights = next(Path(adapter).glob("adapter_model.*"), None)
     if weights is None:

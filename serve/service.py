@@ -1,6 +1,6 @@
 """What the judge routes do: a request becomes an item, the judge's template renders it (both
 orders with `swap`), the engine answers, the template's parser makes the verdicts. Rendering,
-generation parameters and parsing are `judge.judging`'s, so the server judges exactly like
+generation parameters and parsing are `judge.scoring.judging`'s, so the server judges exactly like
 `judgeforge score`.
 
 Inputs are measured with the model's tokenizer before anything reaches the engine: a prompt that
@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from judge.backends.base import Request
 from judge.backends.openai import OpenAIBackend
 from judge.backends.encoding import encode_prompt
-from judge.errors import ConfigError
-from judge.judging import orders_for, params_for, request_for, verdict_from
-from judge.metrics import combine_orders
-from judge.records import PairItem, SingleItem, Verdict
+from judge.core.errors import ConfigError
+from judge.scoring.judging import orders_for, params_for, request_for, verdict_from
+from judge.eval.metrics import combine_orders
+from judge.core.records import PairItem, SingleItem, Verdict
 from judge.templates import Template
 
-from .errors import ApiError, Invalid, NotFound, TooLarge
-from .judges import Judge
-from .protocol import (BatchRequest, BatchResponse, OrderVerdict, PairwiseRequest, PairwiseResponse, PointwiseRequest,
+from serve.errors import ApiError, Invalid, NotFound, TooLarge
+from serve.judges import Judge
+from serve.protocol import (BatchRequest, BatchResponse, OrderVerdict, PairwiseRequest, PairwiseResponse, PointwiseRequest,
                        PointwiseResponse, Usage)
 
 

@@ -2,7 +2,7 @@
 statement, those inside functions included, and `importlib.import_module("...")` with a literal name):
 the core `judge` never imports `train` or `serve` (its CLI sub-package `judge.cli` aside, which
 wires the verbs to all three); `serve` never imports `train`; `train` never imports `serve`. Train
-and serve meet only through the adapter folder (judge.adapters)."""
+and serve meet only through the adapter folder (judge.backends.adapters)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,55 @@ def test_no_module_imports_across_the_layers():
     assert broken_rules(ROOT) == []
 
 
+# judge's rooms from the ground up: each may import only the rooms below it (and the package's
+# face, judge/__init__.py, for __version__). cli, reward and testing sit on top and may import any room.
+ROOMS = ["core", "templates", "backends", "scoring", "data", "eval", "distill", "cascade"]
+TOP = {"cli", "reward", "testing"}
+
+
+def room_of(module: str) -> str | None:
+    """The room of a judge module (`judge.eval.metrics` -> eval), None for the face and other packages."""
+    parts = module.split(".")
+    if parts[0] != "judge" or len(parts) < 2 or (len(parts) == 2 and parts[1] not in ROOMS + list(TOP)):
+        return None
+    return parts[1]
+
+
+def rooms_broken(root: Path) -> list[str]:
+    """`FILE:LINE: ROOM imports OTHER` for each import of a room on the same floor or above."""
+    broken = []
+    for path in sorted((root / "judge").rglob("*.py")):
+        room = room_of(module_name(path, root))
+        if room is None or room in TOP:
+            continue
+        for line, target in imports_of(path, root):
+            other = room_of(target)
+            if other is not None and other != room and (other in TOP or ROOMS.index(other) > ROOMS.index(room)):
+                broken.append(f"{path.relative_to(root)}:{line}: {room} imports {target}")
+    return sorted(set(broken))
+
+
+def test_each_room_imports_only_the_rooms_below_it():
+    assert rooms_broken(ROOT) == []
+
+
+def test_the_package_root_holds_only_its_face():
+    modules = sorted(p.name for p in (ROOT / "judge").glob("*.py"))
+    assert len(modules) <= 10, modules
+    assert {p.name for p in (ROOT / "judge").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(ROOMS + list(TOP))
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"judge/core/records.py": "from ..eval import metrics\n"}, ["judge/core/records.py:1: core imports judge.eval"]),
+    ({"judge/scoring/score.py": "def f():\n    from judge.cascade.cascade import run\n"},
+     ["judge/scoring/score.py:2: scoring imports judge.cascade.cascade"]),
+    ({"judge/eval/metrics.py": "from judge.core.records import Verdict\nfrom . import predictions\n"}, []),
+    ({"judge/backends/hf.py": "from judge.cli import main\n"}, ["judge/backends/hf.py:1: backends imports judge.cli"]),
+])
+def test_the_room_check_finds_an_import_of_a_room_above(tmp_path, files, expected):
+    assert rooms_broken(_tree(tmp_path, files)) == expected
+
+
 def test_the_cli_is_a_sub_package_and_the_old_commands_package_is_gone():
     assert (ROOT / "judge" / "cli" / "__init__.py").is_file() and (ROOT / "judge" / "cli" / "__main__.py").is_file()
     assert not (ROOT / "judge" / "commands").exists() and not (ROOT / "judge" / "cli.py").exists()
@@ -80,8 +129,8 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.mark.parametrize("files, expected", [
-    ({"judge/score.py": "def f():\n    from train.trainer import train\n"},
-     ["judge/score.py:2: judge imports train.trainer"]),  # inside a function
+    ({"judge/scoring/score.py": "def f():\n    from train.trainer import train\n"},
+     ["judge/scoring/score.py:2: judge imports train.trainer"]),  # inside a function
     ({"judge/backends/x.py": "from ...serve import app\n", "judge/y.py": "from .. import train\n"},
      ["judge/backends/x.py:1: judge imports serve", "judge/y.py:1: judge imports train"]),  # relative, past judge
     ({"serve/a.py": "import train.merge as m\n"}, ["serve/a.py:1: serve imports train.merge"]),
@@ -90,7 +139,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"judge/cli/train.py": "from train.trainer import train\nfrom serve.server import serve\n"}, []),  # the CLI may
     ({"judge/cli/__init__.py": "from . import serve\n", "judge/x.py": "from .cli import serve\n"},
      []),  # judge.cli.serve is the CLI's own module, not the serve package
-    ({"serve/judges.py": "from judge.adapters import find_adapter_info\nfrom .errors import Invalid\n"}, []),
+    ({"serve/judges.py": "from judge.backends.adapters import find_adapter_info\nfrom .errors import Invalid\n"}, []),
 ])
 def test_the_rule_check_finds_each_kind_of_crossing(tmp_path, files, expected):
     assert broken_rules(_tree(tmp_path, files)) == expected
@@ -103,4 +152,4 @@ def _heavy_after(code: str) -> list[str]:
 
 def test_the_cli_and_the_judge_api_start_without_torch():
     assert _heavy_after("import judge.cli\njudge.cli.build_parser()").strip() == "[]"
-    assert _heavy_after("import serve.app, serve.server, judge.models").strip() == "[]"
+    assert _heavy_after("import serve.app, serve.server, judge.backends.models").strip() == "[]"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from judge.configfile import flatten, read_yaml_mapping, yaml_loader
-from judge.dtype import DTYPES, DtypeChoice, choose_dtype
-from judge.errors import ConfigError
+from judge.core.configfile import flatten, read_yaml_mapping, yaml_loader
+from judge.backends.dtype import DTYPES, DtypeChoice, choose_dtype
+from judge.core.errors import ConfigError
 
 PAIRWISE_METRICS = ["accuracy", "f1", "consistency", "loss"]  # accuracy = agreement with the target verdicts
 POINTWISE_METRICS = ["pearson", "spearman", "kendall", "loss"]
@@ -112,7 +112,7 @@ class TrainConfig(TrainingArguments):
     @property
     def dtype_choice(self) -> DtypeChoice:
         """The dtype the base weights load in (and 4-bit layers compute in), and why: the one rule
-        (judge.dtype) unless the config names a dtype (`dtype`, or bf16/fp16, see load_config)."""
+        (judge.backends.dtype) unless the config names a dtype (`dtype`, or bf16/fp16, see load_config)."""
         if self.dtype == "auto" and (self.bf16 or self.fp16):
             name = "bfloat16" if self.bf16 else "float16"
             return DtypeChoice(name, "auto", _device(self), f"{'bf16' if self.bf16 else 'fp16'}: true in the config")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from judge.backends.encoding import encode_prompt
-from judge.errors import ConfigError, InputError
-from judge.jsonl import iter_json_rows
-from judge.records import RowError, TrainRow, from_row
+from judge.core.errors import ConfigError, InputError
+from judge.core.jsonl import iter_json_rows
+from judge.core.records import RowError, TrainRow, from_row
 from judge.templates import Prompt, Template, get_template
 
 IGNORE = -100  # label of the prompt tokens: no loss

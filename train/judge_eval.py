@@ -1,5 +1,5 @@
 """Judge-aware evaluation during training: the live model judges a sample of the validation rows
-through `judge.judging` and the HF backend, exactly as `score` would, and `judge.metrics` scores the
+through `judge.scoring.judging` and the HF backend, exactly as `score` would, and `judge.eval.metrics` scores the
 verdicts against the rows' targets: agreement (accuracy), F1 and swap consistency for pairwise
 templates, Pearson/Spearman/Kendall for pointwise ones.
 
@@ -14,12 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from judge.backends.hf import HFBackend
-from judge.judging import iter_calls
-from judge.metrics import classification, consistency, correlations
-from judge.records import TrainRow, Verdict
+from judge.scoring.judging import iter_calls
+from judge.eval.metrics import classification, consistency, correlations
+from judge.core.records import TrainRow, Verdict
 from judge.templates import Template
 
-from .data import row_prompt
+from train.data import row_prompt
 
 
 def sample_rows(rows: list[TrainRow], items: int, seed: int) -> list[TrainRow]:

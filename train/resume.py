@@ -11,11 +11,11 @@ import re
 import shutil
 from pathlib import Path
 
-from judge.errors import ConfigError
-from judge.jsonl import write_json
-from judge.manifest import file_sha256
+from judge.core.errors import ConfigError
+from judge.core.jsonl import write_json
+from judge.core.manifest import file_sha256
 
-from .config import TrainConfig
+from train.config import TrainConfig
 
 RUN_FILE = "run.json"
 # A rerun may change these without changing what is trained: where the run lives, how it reports,

@@ -16,9 +16,9 @@ import argparse
 import random
 from pathlib import Path
 
-from judge.jsonl import write_jsonl
-from judge.manifest import write_manifest
-from judge.records import PairItem, TrainRow
+from judge.core.jsonl import write_jsonl
+from judge.core.manifest import write_manifest
+from judge.core.records import PairItem, TrainRow
 from judge.templates import get_template
 
 CATEGORIES = {

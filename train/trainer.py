@@ -19,18 +19,18 @@ from pathlib import Path
 
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
 
-from judge.adapters import AdapterInfo, write_adapter_info
-from judge.jsonl import AppendLog, write_jsonl
-from judge.manifest import file_sha256, write_manifest
-from judge.models import load_model, load_tokenizer
-from judge.outdir import staged_dir
-from judge.quantization import bnb_config, check_bitsandbytes, quantization_record
-from judge.runlock import RunLock
+from judge.backends.adapters import AdapterInfo, write_adapter_info
+from judge.core.jsonl import AppendLog, write_jsonl
+from judge.core.manifest import file_sha256, write_manifest
+from judge.backends.models import load_model, load_tokenizer
+from judge.core.outdir import staged_dir
+from judge.backends.quantization import bnb_config, check_bitsandbytes, quantization_record
+from judge.core.runlock import RunLock
 
-from .config import TrainConfig
-from .data import IGNORE, TrainData, load_data, to_dataset
-from .judge_eval import JudgeEval, sample_rows
-from .resume import prepare_resume
+from train.config import TrainConfig
+from train.data import IGNORE, TrainData, load_data, to_dataset
+from train.judge_eval import JudgeEval, sample_rows
+from train.resume import prepare_resume
 
 LOG_FILE, PLOT_FILE = "train_log.jsonl", "train_log.png"
 

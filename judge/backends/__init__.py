@@ -1,6 +1,6 @@
 """Generation backends behind one small interface (`Backend.generate`). The heavy ones (vLLM,
 transformers, the OpenAI client) are imported only when constructed."""
 
-from .base import Backend, FakeBackend, Generation, GenerationParams, Request
+from judge.backends.base import Backend, FakeBackend, Generation, GenerationParams, Request
 
 __all__ = ["Backend", "FakeBackend", "Generation", "GenerationParams", "Request"]

@@ -1,5 +1,5 @@
 """The backend interface. A backend turns a batch of rendered prompts into generations; it knows
-nothing about templates or verdicts (that is `judge.judging`'s job).
+nothing about templates or verdicts (that is `judge.scoring.judging`'s job).
 
 Prompts arrive as `Prompt`s (chat messages plus the equivalent raw text): a backend with a chat
 template uses the messages, one without uses the raw text.
@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import JudgeforgeError
-from ..templates import Prompt
+from judge.core.errors import JudgeforgeError
+from judge.templates import Prompt
 
 
 @dataclass(frozen=True)

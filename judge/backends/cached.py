@@ -1,7 +1,7 @@
 """The reply cache as a layer any backend can wear: `CachedBackend(backend, ReplyCache(path))`.
 
 A request's key is the sha256 of its wire body (`openai.request_body`, the model included) and its
-`identity` (judge.cache.request_key), so a changed template, sample or sampling field asks again.
+`identity` (judge.backends.cache.request_key), so a changed template, sample or sampling field asks again.
 A reply is committed the moment it arrives, before anything is built from it: a killed run loses
 only the requests in flight, a rerun sends only the misses, identical requests are asked once. A
 failure of one request (`Generation.error`) is not a reply and is never cached.
@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from ..cache import ReplyCache, request_key
-from .base import Backend, BackendError, Generation, Request, served_model
-from .openai import request_body
+from judge.backends.cache import ReplyCache, request_key
+from judge.backends.base import Backend, BackendError, Generation, Request, served_model
+from judge.backends.openai import request_body
 
 
 def cache_key(request: Request, model: str) -> str:

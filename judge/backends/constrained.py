@@ -14,7 +14,7 @@ from typing import Protocol
 import regex  # `re` has no partial matching; the `regex` package (a transformers dependency) has
 import torch
 
-from .base import Generation, GenerationParams
+from judge.backends.base import Generation, GenerationParams
 
 
 class TokenModel(Protocol):

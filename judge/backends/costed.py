@@ -1,6 +1,6 @@
 """Cost and budget as a layer any backend can wear: `CostedBackend(backend, PriceTable.load(), Budget(usd))`.
 
-Each reply is priced from the API's usage (judge.pricing; the chars/4 estimate when the server sent
+Each reply is priced from the API's usage (judge.backends.pricing; the chars/4 estimate when the server sent
 none). With a limit, a request goes out only while the money spent, plus the worst case of the
 requests in flight, plus its own worst case, stays within it; once one is refused none goes out
 (OverBudget), so a run stops cleanly and a rerun with a larger budget resumes.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..pricing import PriceTable, messages_text
-from .base import Backend, BackendError, Generation, Request, served_model
+from judge.backends.pricing import PriceTable, messages_text
+from judge.backends.base import Backend, BackendError, Generation, Request, served_model
 
 
 class OverBudget(BackendError):

@@ -1,5 +1,5 @@
 """A transformers (+ peft) backend: the judge as a local model in this process, either loaded from
-folders (`HFBackend("models/base", adapter="runs/x/adapter")`, through `judge.models.load_judge`) or
+folders (`HFBackend("models/base", adapter="runs/x/adapter")`, through `judge.backends.models.load_judge`) or
 wrapping a live model and tokenizer, as the evaluation during training does. Batches are
 length-sorted and left-padded; results come back in request order. Verdict-mode requests (a `regex`)
 are decoded under the regex by `judge.backends.constrained`, so the reply always parses.
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import torch
 
-from ..dtype import DtypeChoice, choose_dtype, torch_device
-from ..models import load_judge
-from .base import Generation, GenerationParams, Request
-from .constrained import Constraint, decode_constrained
-from .encoding import context_refusal, encode_prompt
+from judge.backends.dtype import DtypeChoice, choose_dtype, torch_device
+from judge.backends.models import load_judge
+from judge.backends.base import Generation, GenerationParams, Request
+from judge.backends.constrained import Constraint, decode_constrained
+from judge.backends.encoding import context_refusal, encode_prompt
 
 
 class HFBackend:
     """`Backend` over a transformers causal LM. `model` is a folder (loaded, with `adapter` on top
     and the adapter's tokenizer when it ships one) or a live model (a peft model included), then
-    `tokenizer` is required. A loaded model's dtype follows the one rule (judge.dtype: `dtype="auto"`);
+    `tokenizer` is required. A loaded model's dtype follows the one rule (judge.backends.dtype: `dtype="auto"`);
     `load_in_4bit` quantizes the base as QLoRA trained it (the adapter's judgeforge.json)."""
 
     def __init__(self, model, tokenizer=None, *, adapter: str | os.PathLike | None = None, name: str | None = None,

@@ -3,7 +3,7 @@ Ollama, and distill's teacher. The template is applied client side (the rendered
 sent as they are), so a remote judge sees exactly the prompt an offline one does.
 
 Requests run concurrently (asyncio + `openai.AsyncOpenAI`, at most `concurrency` in flight, a
-request keeping its slot while it backs off), with one retry policy (`judge.retry`: retries by
+request keeping its slot while it backs off), with one retry policy (`judge.backends.retry`: retries by
 cause, Retry-After, backoff with jitter; 401, 403 and 404 stop at once) and counters of calls and
 retries by cause. A request the endpoint refuses as longer than its context is that request's
 failure (`Generation(error=...)`); any other failure that retries cannot fix stops the run with
@@ -25,8 +25,8 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..retry import BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
-from .base import BackendError, Generation, Request
+from judge.backends.retry import BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
+from judge.backends.base import BackendError, Generation, Request
 
 
 def request_body(request: Request, model: str) -> dict:
@@ -72,7 +72,7 @@ class OpenAIBackend:
     on first use; `aclose` closes it): distill's workers under the retry policy, the judge server with
     `retry=None` (one attempt, the openai errors raised for it to map to HTTP statuses) and
     `concurrency=None` (it bounds its own requests in flight). `calls` counts answered requests,
-    `retries` the retries by cause (`judge.retry.CAUSES`)."""
+    `retries` the retries by cause (`judge.backends.retry.CAUSES`)."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
                  concurrency: int | None = 16, timeout: float = 600.0, retry: RetryPolicy | None = RetryPolicy(),

@@ -16,10 +16,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..adapters import adapter_rank, vllm_lora_rank
-from ..dtype import choose_dtype
-from .base import Generation, GenerationParams, Request
-from .encoding import context_refusal, encode_prompt
+from judge.backends.adapters import adapter_rank, vllm_lora_rank
+from judge.backends.dtype import choose_dtype
+from judge.backends.base import Generation, GenerationParams, Request
+from judge.backends.encoding import context_refusal, encode_prompt
 
 
 SMALL_CPU_HOST = 4  # cores

@@ -14,9 +14,9 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
-from ..errors import JudgeforgeError
-from ..manifest import mask_urls
+from judge import __version__
+from judge.core.errors import JudgeforgeError
+from judge.core.manifest import mask_urls
 
 # In the order `--help` lists them (the pipeline's order).
 COMMAND_MODULES = ["data", "distill", "filter", "train", "serve", "score", "calibrate", "evaluate"]

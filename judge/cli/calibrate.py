@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from
+from judge.cli.options import add_config_arguments, config_from
 
 
 def cmd_calibrate(args) -> int:
-    from ..calibrate import CalibrateConfig, calibrate
+    from judge.cascade.calibrate import CalibrateConfig, calibrate
 
     config = config_from(CalibrateConfig, args)
     cascade = calibrate(config.pred, config.gold, target=config.target_agreement, risk=config.risk, out=config.out,
@@ -30,9 +30,9 @@ def print_summary(cascade: dict, out: str) -> None:
 # ---- `score --cascade`: beside the verb that makes cascade files --------------------------------
 def score_with_cascade(config, args) -> int:
     """`score` with CascadeConfig's settings given (flags or --config): `config` is the local judge's."""
-    from ..cascade import CascadeConfig, run_cascade
-    from ..errors import ConfigError
-    from .options import config_values
+    from judge.cascade.cascade import CascadeConfig, run_cascade
+    from judge.core.errors import ConfigError
+    from judge.cli.options import config_values
 
     given = config_values(CascadeConfig, args)
     if not given.get("cascade") or not given.get("teacher_model"):
@@ -68,7 +68,7 @@ def print_escalation(judges: dict[str, dict]) -> None:
 
 
 def register(verbs) -> None:
-    from ..calibrate import CalibrateConfig
+    from judge.cascade.calibrate import CalibrateConfig
 
     p = verbs.add_parser("calibrate", help="choose the confidence threshold for a local judge + teacher cascade",
                          description="From a local judge's logprob predictions on a labelled calibration set, pick "

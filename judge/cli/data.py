@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from
+from judge.cli.options import add_config_arguments, config_from
 
 
 def cmd_convert(args) -> int:
-    from ..convert import ConvertConfig, convert
-    from ..tables import parse_assignments
+    from judge.data.convert import ConvertConfig, convert
+    from judge.data.tables import parse_assignments
 
     config = config_from(ConvertConfig, args)
     result = convert(config.source_format, config.input, config.out, fields=parse_assignments(config.field, "--field"),
@@ -18,8 +18,8 @@ def cmd_convert(args) -> int:
 
 
 def cmd_pair(args) -> int:
-    from ..jsonl import write_jsonl
-    from ..pairing import PairConfig, pair_answers
+    from judge.core.jsonl import write_jsonl
+    from judge.data.pairing import PairConfig, pair_answers
 
     config = config_from(PairConfig, args)
     pairs = pair_answers(config.answers, per_question=config.per_question, seed=config.seed)
@@ -30,7 +30,7 @@ def cmd_pair(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..export import ExportConfig, describe_left_out, export_preference
+    from judge.distill.export import ExportConfig, describe_left_out, export_preference
 
     config = config_from(ExportConfig, args)
     result = export_preference(config.input, config.out, items=config.items, fmt=config.format)
@@ -39,9 +39,9 @@ def cmd_export(args) -> int:
 
 
 def register(verbs) -> None:
-    from ..convert import ConvertConfig
-    from ..export import ExportConfig
-    from ..pairing import PairConfig
+    from judge.data.convert import ConvertConfig
+    from judge.distill.export import ExportConfig
+    from judge.data.pairing import PairConfig
 
     data = verbs.add_parser("data", help="import datasets, build answer pairs, export preference data")
     actions = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 
-from .options import add_config_arguments, config_from
+from judge.cli.options import add_config_arguments, config_from
 
 
 def _config(args):
     """DistillConfig (with its TeacherConfig) from defaults < --config YAML < flags."""
-    from ..distill import DistillConfig, TeacherConfig
+    from judge.distill import DistillConfig, TeacherConfig
 
     return config_from(DistillConfig, args, teacher=config_from(TeacherConfig, args))
 
@@ -54,7 +54,7 @@ def print_stats(stats: dict, out: str) -> None:
 
 
 def cmd_distill(args) -> int:
-    from ..distill import distill, estimate
+    from judge.distill import distill, estimate
 
     config = _config(args)
     if args.dry_run:
@@ -65,7 +65,7 @@ def cmd_distill(args) -> int:
 
 
 def register(verbs) -> None:
-    from ..distill import DistillConfig, TeacherConfig
+    from judge.distill import DistillConfig, TeacherConfig
 
     p = verbs.add_parser("distill", help="collect a teacher's verdicts (cached, resumable, costed)",
                          description="Ask an OpenAI-compatible teacher (OpenAI, a vLLM server, Ollama) for a verdict "

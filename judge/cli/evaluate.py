@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from
+from judge.cli.options import add_config_arguments, config_from
 
 
 def cmd_eval(args) -> int:
-    from ..evaluate import EvalConfig, evaluate
+    from judge.eval.evaluate import EvalConfig, evaluate
 
     config = config_from(EvalConfig, args)
     report = evaluate(config.pred, config.gold, config.out, pred_format=config.pred_format,
@@ -45,7 +45,7 @@ def print_summary(report: dict) -> None:
             cells.append(cell)
         table.add_row(str(name), str(m.get("n")), *cells)
     Console(width=max(Console().width, 110)).print(table)
-    from .calibrate import print_escalation
+    from judge.cli.calibrate import print_escalation
 
     print_escalation(judges)
     for name, m in judges.items():  # --protocol judgebench: its own accuracy, as JudgeBench publishes it
@@ -57,7 +57,7 @@ def print_summary(report: dict) -> None:
 
 
 def register(verbs) -> None:
-    from ..evaluate import EvalConfig
+    from judge.eval.evaluate import EvalConfig
 
     ev = verbs.add_parser("eval", help="evaluate predictions against gold labels",
                           description="Agreement, precision/recall/F1, consistency, position and length bias, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from
+from judge.cli.options import add_config_arguments, config_from
 
 
 def print_summary(stats: dict, out: str) -> None:
@@ -29,7 +29,7 @@ def print_summary(stats: dict, out: str) -> None:
 
 
 def cmd_filter(args) -> int:
-    from ..filter import FilterConfig, filter_verdicts
+    from judge.distill.filter import FilterConfig, filter_verdicts
 
     config = config_from(FilterConfig, args)
     print_summary(filter_verdicts(config), config.out)
@@ -37,7 +37,7 @@ def cmd_filter(args) -> int:
 
 
 def register(verbs) -> None:
-    from ..filter import FilterConfig
+    from judge.distill.filter import FilterConfig
 
     p = verbs.add_parser("filter", help="keep swap-consistent teacher verdicts, split train/val by question",
                          description="Drop verdicts that flip when the answers are swapped or do not parse "

@@ -1,20 +1,20 @@
 """A verb's flags, generated from its config dataclasses (as transformers' HfArgumentParser does),
-so a default, a help text and the choices live in one place: the field (`judge.configfile.option`).
+so a default, a help text and the choices live in one place: the field (`judge.core.configfile.option`).
 Every verb also takes `--config FILE.yaml`; precedence: dataclass defaults < YAML < flags.
 
 How a verb uses it:
 
-    from .options import add_config_arguments, config_from
+    from judge.cli.options import add_config_arguments, config_from
 
     def cmd_score(args) -> int:
-        from ..score import ScoreConfig, score
+        from judge.scoring.score import ScoreConfig, score
 
         # defaults < --config YAML < flags < the keyword values (None = not given)
         config = config_from(ScoreConfig, args, extra=parse_engine_args(args.engine_arg))
         ...
 
     def register(verbs) -> None:
-        from ..score import ScoreConfig
+        from judge.scoring.score import ScoreConfig
 
         p = verbs.add_parser("score", help="...", description="...")
         add_config_arguments(p, ScoreConfig, skip=("extra",))  # one flag per field, and --config once
@@ -37,8 +37,8 @@ import dataclasses
 import types
 import typing
 
-from ..configfile import field_default, finite_float, load_yaml_config
-from ..errors import ConfigError
+from judge.core.configfile import field_default, finite_float, load_yaml_config
+from judge.core.errors import ConfigError
 
 CONFIG_HELP = ("YAML file of settings keyed by their field names, the flags' with '_' for '-' (e.g. max_tokens: 64); "
                "a flag given on the command line overrides it; unknown keys are refused")
@@ -95,7 +95,7 @@ def flag_name(f: dataclasses.Field) -> str:
 def _add_flag(parser, f: dataclasses.Field, hint, *, mark_required: bool) -> None:
     meta = dict(f.metadata)
     if "help" not in meta:
-        raise TypeError(f"{f.name}: a config field needs help text (declare it with judge.configfile.option)")
+        raise TypeError(f"{f.name}: a config field needs help text (declare it with judge.core.configfile.option)")
     default = field_default(f)
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     arms = [a for a in typing.get_args(hint) if a is not type(None)] if union else [hint]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from, config_values
+from judge.cli.options import add_config_arguments, config_from, config_values
 
 
 def cmd_score(args) -> int:
-    from ..cascade import CascadeConfig
-    from ..score import ScoreConfig, score
+    from judge.cascade.cascade import CascadeConfig
+    from judge.scoring.score import ScoreConfig, score
 
     config = config_from(ScoreConfig, args, extra=parse_engine_args(args.engine_arg) if args.engine_arg else None)
-    if config_values(CascadeConfig, args):  # the local judge, its unsure items to the teacher (judge.cascade)
-        from .calibrate import score_with_cascade
+    if config_values(CascadeConfig, args):  # the local judge, its unsure items to the teacher (judge.cascade.cascade)
+        from judge.cli.calibrate import score_with_cascade
 
         return score_with_cascade(config, args)
     counts = score(config)
@@ -25,7 +25,7 @@ def parse_engine_args(pairs: list[str]) -> dict:
     (`compilation_config=0`, `enforce_eager=true`, `dtype=bfloat16`)."""
     import yaml
 
-    from ..errors import ConfigError
+    from judge.core.errors import ConfigError
 
     out = {}
     for pair in pairs:
@@ -43,8 +43,8 @@ def register(verbs) -> None:
                                      "whose input, template, adapter or flags changed is refused (--fresh starts "
                                      "over). A judge that stops answering ends the run with exit 1, keeping what "
                                      "was judged.")
-    from ..cascade import CascadeConfig
-    from ..score import ScoreConfig
+    from judge.cascade.cascade import CascadeConfig
+    from judge.scoring.score import ScoreConfig
 
     add_config_arguments(p, ScoreConfig, skip=("extra",))
     add_config_arguments(p, CascadeConfig, group="cascade: the local judge's unsure items to a teacher "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from, config_values
+from judge.cli.options import add_config_arguments, config_from, config_values
 
 
 def cmd_serve(args) -> int:
@@ -10,7 +10,7 @@ def cmd_serve(args) -> int:
 
     from serve.server import serve
 
-    from ..manifest import mask_log_handlers
+    from judge.core.manifest import mask_log_handlers
 
     logging.basicConfig(level=logging.INFO, format="judgeforge: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

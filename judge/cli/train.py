@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_config_arguments, config_from
+from judge.cli.options import add_config_arguments, config_from
 
 
 def cmd_train(args) -> int:
@@ -18,7 +18,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from judge.models import MergeConfig, merge
+    from judge.backends.models import MergeConfig, merge
 
     config = config_from(MergeConfig, args)
     out = merge(config.base, config.adapter, config.out, dtype=config.dtype)
@@ -27,8 +27,8 @@ def cmd_merge(args) -> int:
 
 
 def register(verbs) -> None:
-    from judge.dtype import DTYPES
-    from judge.models import MergeConfig
+    from judge.backends.dtype import DTYPES
+    from judge.backends.models import MergeConfig
 
     tr = verbs.add_parser("train", help="LoRA/QLoRA-finetune a judge from a YAML config",
                           description="Fine-tune a judge on train.jsonl/val.jsonl from `judgeforge filter`. "

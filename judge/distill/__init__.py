@@ -20,10 +20,10 @@ critique, a second turn asks the teacher to rewrite it without the reference; th
 training target for the prompt without the reference (`meta.variant == "reference-free"`).
 """
 
-from .config import DistillConfig, TeacherConfig
-from .dryrun import TYPICAL_REPLY_TOKENS, estimate
-from .plan import REWRITE_INSTRUCTION, REWRITE_VARIANT, make_plan
-from .run import distill
+from judge.distill.config import DistillConfig, TeacherConfig
+from judge.distill.dryrun import TYPICAL_REPLY_TOKENS, estimate
+from judge.distill.plan import REWRITE_INSTRUCTION, REWRITE_VARIANT, make_plan
+from judge.distill.run import distill
 
 __all__ = ["REWRITE_INSTRUCTION", "REWRITE_VARIANT", "TYPICAL_REPLY_TOKENS", "DistillConfig", "TeacherConfig",
            "distill", "estimate", "make_plan"]

@@ -34,16 +34,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..backends.cached import reply_record, stored_request
-from ..backends.openai import read_completion, request_body
-from .batch_duplicates import find_duplicates, settle_duplicates
-from .batch_ledger import CANCELLED, FINAL, REFUSED, BatchLedger, OpenFile
-from ..errors import ConfigError, TeacherError
-from ..manifest import mask_urls
-from ..pricing import PriceTable
+from judge.backends.cached import reply_record, stored_request
+from judge.backends.openai import read_completion, request_body
+from judge.distill.batch_duplicates import find_duplicates, settle_duplicates
+from judge.distill.batch_ledger import CANCELLED, FINAL, REFUSED, BatchLedger, OpenFile
+from judge.core.errors import ConfigError, TeacherError
+from judge.core.manifest import mask_urls
+from judge.backends.pricing import PriceTable
 
 if TYPE_CHECKING:
-    from .plan import Call, Plan
+    from judge.distill.plan import Call, Plan
 
 ENDPOINT = "/v1/chat/completions"
 UPLOAD_TIMEOUT = 600.0  # seconds for one file upload or download (up to 200 MB)

@@ -1,5 +1,5 @@
 """distill's settings: the teacher endpoint (`TeacherConfig`, which builds its OpenAIBackend) and the
-run (`DistillConfig`). Each field carries its default, help and choices (`judge.configfile.option`):
+run (`DistillConfig`). Each field carries its default, help and choices (`judge.core.configfile.option`):
 `judgeforge distill`'s flags and its `--config FILE.yaml` keys are generated from them."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..backends.base import GenerationParams
-from ..backends.openai import OpenAIBackend
-from ..configfile import option
-from ..errors import ConfigError, TeacherError
-from ..retry import Endpoint, RetryPolicy
+from judge.backends.base import GenerationParams
+from judge.backends.openai import OpenAIBackend
+from judge.core.configfile import option
+from judge.core.errors import ConfigError, TeacherError
+from judge.backends.retry import Endpoint, RetryPolicy
 
 MODES = ("pairwise", "pointwise")
 RETRY_MODES = ("live", "batch")  # --batch-retry: where a batch's error rows are asked again (judge.distill.batch reads it)

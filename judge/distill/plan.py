@@ -6,16 +6,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..backends.base import Request
-from ..backends.cached import cache_key
-from ..cache import ReplyCache
-from ..errors import ConfigError, InputError, TemplateError
-from ..jsonl import iter_json_rows, read_items
-from ..judging import orders_for
-from ..pricing import messages_text
-from ..records import Item
-from ..templates import Prompt, Template, get_template
-from .config import DistillConfig
+from judge.backends.base import Request
+from judge.backends.cached import cache_key
+from judge.backends.cache import ReplyCache
+from judge.core.errors import ConfigError, InputError, TemplateError
+from judge.core.jsonl import iter_json_rows, read_items
+from judge.scoring.judging import orders_for
+from judge.backends.pricing import messages_text
+from judge.core.records import Item
+from judge.templates import Prompt, Template, get_template
+from judge.distill.config import DistillConfig
 
 REWRITE_VARIANT = "reference-free"
 REWRITE_INSTRUCTION = (

@@ -10,18 +10,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.base import Generation
-from ..backends.cached import CachedBackend
-from ..backends.costed import Budget, CostedBackend, OverBudget
-from ..backends.openai import OpenAIBackend
-from .batch import BatchLedger, BatchRunner, batch_client, run_batches
-from ..cache import ReplyCache
-from ..errors import BudgetExceeded, ConfigError, TeacherError
-from ..jsonl import atomic_open
-from ..pricing import PriceTable
-from .config import DistillConfig
-from .plan import Call, Plan, answered, make_plan, pending
-from .stats import finish, spent
+from judge.backends.base import Generation
+from judge.backends.cached import CachedBackend
+from judge.backends.costed import Budget, CostedBackend, OverBudget
+from judge.backends.openai import OpenAIBackend
+from judge.distill.batch import BatchLedger, BatchRunner, batch_client, run_batches
+from judge.backends.cache import ReplyCache
+from judge.core.errors import BudgetExceeded, ConfigError, TeacherError
+from judge.core.jsonl import atomic_open
+from judge.backends.pricing import PriceTable
+from judge.distill.config import DistillConfig
+from judge.distill.plan import Call, Plan, answered, make_plan, pending
+from judge.distill.stats import finish, spent
 
 
 @dataclass
@@ -114,7 +114,7 @@ def distill(config: DistillConfig) -> dict:
     """Run (or resume) a distillation; returns the stats also written to OUT/stats.json. Raises
     BudgetExceeded after writing everything when --max-cost stopped it, TeacherError when the
     teacher fails for good (what was answered is kept), ConfigError while another run writes OUT."""
-    from ..runlock import RunLock
+    from judge.core.runlock import RunLock
 
     plan = make_plan(config)  # bad input is refused before OUT is made
     with RunLock(Path(config.out) / ".lock", what=f"distill --out {config.out}"):  # one payer per folder

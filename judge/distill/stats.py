@@ -8,14 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Protocol
 
-from ..backends.cached import generation_of
-from ..jsonl import write_json, write_jsonl
-from ..judging import verdict_from
-from ..manifest import mask_urls, write_manifest
-from ..pricing import PriceTable
-from ..records import Verdict
-from ..retry import CAUSES
-from .plan import Call, Plan, answered, paid
+from judge.backends.cached import generation_of
+from judge.core.jsonl import write_json, write_jsonl
+from judge.scoring.judging import verdict_from
+from judge.core.manifest import mask_urls, write_manifest
+from judge.backends.pricing import PriceTable
+from judge.core.records import Verdict
+from judge.backends.retry import CAUSES
+from judge.distill.plan import Call, Plan, answered, paid
 
 
 class LiveCounts(Protocol):

@@ -1,7 +1,7 @@
 """The judge as a reward: `JudgeReward` / `AsyncJudgeReward` for TRL's GRPOTrainer, and the plan
 (calls -> rewards) that the server's OpenRLHF route `/get_reward` shares with them."""
 
-from .function import AsyncJudgeReward, JudgeReward
-from .plan import KINDS
+from judge.reward.function import AsyncJudgeReward, JudgeReward
+from judge.reward.plan import KINDS
 
 __all__ = ["AsyncJudgeReward", "JudgeReward", "KINDS"]

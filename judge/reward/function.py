@@ -6,7 +6,7 @@ statistics and, when every reward function says None, out of the loss). `AsyncJu
 same with `async def __call__`, which TRL runs on its own event loop concurrently with the other
 async reward functions.
 
-Every judgment goes through the one judging path (`judge.judging`: template, backend, parser), so a
+Every judgment goes through the one judging path (`judge.scoring.judging`: template, backend, parser), so a
 reward is exactly what `judgeforge score` would say about the same item. A completion whose
 judgment gives no grade is None, counted (`unparsed`), logged and reported to TRL as the metric
 `judge_reward/unparsed`; a judge that is down raises after the backend's retries: a run never trains
@@ -20,11 +20,11 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..adapters import choose_template, find_adapter_info
-from ..backends.base import Backend, BackendError, Generation
-from ..judging import params_for, request_for, verdict_from
-from ..retry import RetryPolicy
-from .plan import KINDS, TEMPLATE_MODE, plan_calls, rewards_from, text_of
+from judge.backends.adapters import choose_template, find_adapter_info
+from judge.backends.base import Backend, BackendError, Generation
+from judge.scoring.judging import params_for, request_for, verdict_from
+from judge.backends.retry import RetryPolicy
+from judge.reward.plan import KINDS, TEMPLATE_MODE, plan_calls, rewards_from, text_of
 
 log = logging.getLogger("judgeforge.reward")
 
@@ -52,7 +52,7 @@ class JudgeReward:
         if backend is None:
             if not model:
                 raise ValueError("JudgeReward needs the judge's model name (with base_url), or a backend")
-            from ..backends.openai import OpenAIBackend
+            from judge.backends.openai import OpenAIBackend
 
             backend = OpenAIBackend(model, base_url, api_key, concurrency=concurrency, retry=retry, timeout=timeout)
             if template is None:  # the judge's own template, where its server lists one (judgeforge serve)

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..records import Item, PairItem, SingleItem, Verdict
-from ..templates import Template
+from judge.core.errors import ConfigError
+from judge.core.records import Item, PairItem, SingleItem, Verdict
+from judge.templates import Template
 
 KINDS = ("pointwise", "pairwise", "group")
 TEMPLATE_MODE = {"pointwise": "pointwise", "pairwise": "pairwise", "group": "pairwise"}

@@ -3,10 +3,10 @@ prompts and parses replies. Registering a name twice raises; an unknown name lis
 
 from __future__ import annotations
 
-from ..errors import ConfigError, TemplateNotFound
-from .base import LogprobSlot, Prompt, Template
-from .builtin import BUILTIN
-from .parsers import Parsed, winner_from_scores
+from judge.core.errors import ConfigError, TemplateNotFound
+from judge.templates.base import LogprobSlot, Prompt, Template
+from judge.templates.builtin import BUILTIN
+from judge.templates.parsers import Parsed, winner_from_scores
 
 _REGISTRY: dict[str, Template] = {}
 

@@ -11,9 +11,9 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import TemplateError
-from ..records import Item, PairItem, SingleItem, Verdict, to_original_order
-from .parsers import Parsed, winner_from_scores
+from judge.core.errors import TemplateError
+from judge.core.records import Item, PairItem, SingleItem, Verdict, to_original_order
+from judge.templates.parsers import Parsed, winner_from_scores
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class Template:
             return {"probs": probs, "mass": masses}
         expected = [sum(float(v) * p for v, p in dist.items()) for dist, _ in slots]
         if len(expected) == 1:
-            # score_probs: the whole distribution, so confidence can be read off it (judge.confidence)
+            # score_probs: the whole distribution, so confidence can be read off it (judge.scoring.confidence)
             return {"expected_score": round(expected[0], 6), "mass": masses,
                     "score_probs": {f"{float(v):g}": round(p, 6) for v, p in slots[0][0].items()}}
         first, second = slots[0][0], slots[1][0]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from .base import LogprobSlot, Template
-from .parsers import parse_pandalm, parse_result_ab, parse_result_score, parse_scale, parse_score_pair
+from judge.templates.base import LogprobSlot, Template
+from judge.templates.parsers import parse_pandalm, parse_result_ab, parse_result_score, parse_scale, parse_score_pair
 
 # ---- JudgeLM (baaivision/JudgeLM, judgelm/llm_judge/common.py: conv_judge_pair[_w_reference]) ----
 _JUDGELM_SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."

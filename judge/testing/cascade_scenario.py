@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from pathlib import Path
 
-from ..calibrate import calibrate
-from ..cascade import CascadeConfig, output_paths, run_cascade
-from ..jsonl import read_jsonl, write_jsonl
-from ..records import PairItem, Verdict, from_row
-from ..score import ScoreConfig
+from judge.cascade.calibrate import calibrate
+from judge.cascade.cascade import CascadeConfig, output_paths, run_cascade
+from judge.core.jsonl import read_jsonl, write_jsonl
+from judge.core.records import PairItem, Verdict, from_row
+from judge.scoring.score import ScoreConfig
 
 
 def good_position(prompt: str) -> str:

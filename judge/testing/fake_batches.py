@@ -11,7 +11,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from .fake_core import FakeConfig, State, completion, error_response, prompt_hash
+from judge.testing.fake_core import FakeConfig, State, completion, error_response, prompt_hash
 
 
 _BATCH_TERMINAL = ("completed", "failed", "expired", "cancelled")

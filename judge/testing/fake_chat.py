@@ -9,8 +9,8 @@ import dataclasses
 from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 
-from .fake_batches import add_batch_routes
-from .fake_core import FakeConfig, State, completion, error_response, prompt_hash, resolve_reply
+from judge.testing.fake_batches import add_batch_routes
+from judge.testing.fake_core import FakeConfig, State, completion, error_response, prompt_hash, resolve_reply
 
 
 def create_app(config: FakeConfig, state: State) -> FastAPI:

@@ -44,8 +44,8 @@ import time
 
 import httpx
 
-from .fake_chat import create_app
-from .fake_core import FakeConfig, State, hashed_scores_reply
+from judge.testing.fake_chat import create_app
+from judge.testing.fake_core import FakeConfig, State, hashed_scores_reply
 
 __all__ = ["FakeConfig", "FakeOpenAI", "hashed_scores_reply", "main"]
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from judge.jsonl import read_jsonl, write_jsonl
-from judge.records import PairItem, Verdict, from_row
+from judge.core.jsonl import read_jsonl, write_jsonl
+from judge.core.records import PairItem, Verdict, from_row
 from judge.testing.fake_openai import FakeOpenAI
 
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from judge.jsonl import AppendLog, read_jsonl, write_jsonl
-from judge.records import PairItem, Verdict, from_row
+from judge.core.jsonl import AppendLog, read_jsonl, write_jsonl
+from judge.core.records import PairItem, Verdict, from_row
 
 
 def test_sigkill_then_rerun_judges_only_the_rest(tmp_path, tiny_llama_path):

@@ -6,9 +6,9 @@ import os
 import pytest
 
 from judge.backends.encoding import encode_prompt
-from judge.jsonl import read_jsonl, write_jsonl
-from judge.records import PairItem, SingleItem, Verdict, from_row
-from judge.score import ScoreConfig, make_backend, score
+from judge.core.jsonl import read_jsonl, write_jsonl
+from judge.core.records import PairItem, SingleItem, Verdict, from_row
+from judge.scoring.score import ScoreConfig, make_backend, score
 from judge.templates import get_template
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from judge.adapters import AdapterInfo, write_adapter_info
+from judge.backends.adapters import AdapterInfo, write_adapter_info
 from judge.client import JudgeAPIError, JudgeClient
-from judge.records import PairItem
+from judge.core.records import PairItem
 from judge.templates import get_template
 from serve.engine import ChildServer, free_port
 
@@ -182,7 +182,7 @@ def test_served_adapter_matches_transformers_peft_offline(judge, smollm2_path, a
     """DESIGN.md's check for a shipped adapter: the same greedy verdicts through the judge API (vLLM
     with the LoRA loaded) as with transformers + peft, on 20 items in verdict mode."""
     from judge.backends.hf import HFBackend
-    from judge.judging import judge_items
+    from judge.scoring.judging import judge_items
 
     def verdicts(**choice) -> list[dict]:
         return judge.batch([{"question": i.question, "answer1": i.answer1, "answer2": i.answer2, "mode": "verdict",

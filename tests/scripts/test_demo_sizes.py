@@ -3,7 +3,7 @@ still score 0.5 there) and ends by naming the eval reports, report.html where ev
 
 import pytest
 
-from judge.jsonl import read_items
+from judge.core.jsonl import read_items
 from script_module import load_script
 
 

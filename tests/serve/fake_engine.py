@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.testclient import TestClient
 
-from judge.adapters import AdapterInfo, write_adapter_info
+from judge.backends.adapters import AdapterInfo, write_adapter_info
 from judge.templates import get_template
 from serve.app import create_app
 from serve.judges import build_judges

@@ -53,7 +53,7 @@ def test_a_plain_base_gets_no_lora_flags():
 
 
 def test_the_engine_gets_the_dtype_rule_s_choice_unless_a_vllm_arg_names_one(monkeypatch):
-    from judge import dtype as rule
+    from judge.backends import dtype as rule
     from serve.config import ServeConfig
     from serve.server import plan_engine
 

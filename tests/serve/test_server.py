@@ -9,7 +9,7 @@ import pytest
 from fake_engine import judge_adapter
 
 from judge.client import JudgeAPIError, JudgeClient
-from judge.errors import ConfigError
+from judge.core.errors import ConfigError
 from judge.testing.fake_openai import FakeOpenAI
 from serve.engine import ChildServer, free_port
 from serve.server import ServeConfig, plan_engine, saved_dtype

@@ -1,7 +1,7 @@
-"""The evaluation during training judges each validation row's own prompt through judge.judging."""
+"""The evaluation during training judges each validation row's own prompt through judge.scoring.judging."""
 
 from judge.backends import FakeBackend
-from judge.records import PairItem, TrainRow
+from judge.core.records import PairItem, TrainRow
 from judge.templates import get_template
 from train import judge_eval
 from train.judge_eval import JudgeEval

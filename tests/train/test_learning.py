@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from judge.adapters import adapter_template
+from judge.backends.adapters import adapter_template
 from judge.cli import main
-from judge.jsonl import read_items, write_jsonl
+from judge.core.jsonl import read_items, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_ITEMS = ROOT / "examples" / "synthetic" / "test.jsonl"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from judge.adapters import read_adapter_info
+from judge.backends.adapters import read_adapter_info
 from judge.cli import main
-from judge.errors import ConfigError
-from judge.jsonl import read_items, write_jsonl
+from judge.core.errors import ConfigError
+from judge.core.jsonl import read_items, write_jsonl
 from train.config import load_config
 from train.trainer import train
 
@@ -58,7 +58,7 @@ def test_lora_gradients_match_a_dequantized_float32_reference(qlora, smollm2_pat
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from judge.quantization import bnb_config, quantization_record
+    from judge.backends.quantization import bnb_config, quantization_record
 
     config, _ = qlora
     base = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32, device_map={"": "cpu"},
@@ -101,7 +101,7 @@ def items(tmp_path_factory):
 
 @pytest.mark.parametrize("four_bit", [False, True], ids=["full-precision base", "4-bit base"])
 def test_score_judges_with_the_qlora_adapter(qlora, smollm2_path, items, tmp_path, four_bit):
-    from judge.dtype import choose_dtype
+    from judge.backends.dtype import choose_dtype
 
     adapter = Path(qlora[0].output_dir) / "adapter"
     out = tmp_path / "pred.jsonl"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from judge.errors import ConfigError, InputError
+from judge.core.errors import ConfigError, InputError
 from train.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def test_accelerate_configs_parse(path):
     (["dtype=float16"], {"avx512_bf16"}, "float16", "asked for"),
 ])
 def test_the_training_dtype_is_the_config_s_else_the_one_rule(monkeypatch, sets, flags, dtype, why):
-    from judge import dtype as rule
+    from judge.backends import dtype as rule
 
     monkeypatch.setattr(rule, "cpu_flags", lambda path="/proc/cpuinfo": flags)
     monkeypatch.setattr("train.config._cuda", lambda: False)

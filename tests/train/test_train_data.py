@@ -6,7 +6,7 @@ import json
 import pytest
 
 from judge.backends.hf import HFBackend
-from judge.errors import ConfigError, InputError
+from judge.core.errors import ConfigError, InputError
 from judge.templates import get_template
 from train.config import load_config
 from train.data import IGNORE, encode_row, load_data, read_rows, row_prompt

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from judge.adapters import adapter_rank, adapter_template, read_adapter_info
+from judge.backends.adapters import adapter_rank, adapter_template, read_adapter_info
 from judge.backends.hf import HFBackend
 from judge.cli import main
-from judge.errors import ConfigError
-from judge.judging import judge_items
-from judge.jsonl import read_items
-from judge.manifest import file_sha256
-from judge.records import Verdict
+from judge.core.errors import ConfigError
+from judge.scoring.judging import judge_items
+from judge.core.jsonl import read_items
+from judge.core.manifest import file_sha256
+from judge.core.records import Verdict
 from judge.templates import get_template
 from train.config import load_config
 from train.judge_eval import judge_metrics
@@ -100,7 +100,7 @@ def test_merged_model_gives_the_adapter_logits(trained, tiny_llama_path, tmp_pat
 
 
 def test_pointwise_judge_metrics_are_correlations():
-    from judge.records import TrainRow
+    from judge.core.records import TrainRow
 
     rows = [TrainRow(id=str(i), mode="pointwise", template="rag-relevancy@1", template_hash=None, order="ab",
                      messages=[], scores=[float(s)]) for i, s in enumerate([1, 2, 3, 4, 5])]
@@ -191,7 +191,7 @@ def test_a_crash_while_saving_the_adapter_leaves_no_partial_adapter(tiny_overrid
 
 
 def test_a_second_train_into_the_same_output_dir_exits_2(tiny_overrides, tmp_path, capsys):
-    from judge.runlock import RunLock
+    from judge.core.runlock import RunLock
 
     out = next(o for o in tiny_overrides if o.startswith("output_dir=")).split("=", 1)[1]
     with RunLock(Path(out) / ".lock", what="a first train"):
@@ -202,7 +202,7 @@ def test_a_second_train_into_the_same_output_dir_exits_2(tiny_overrides, tmp_pat
 
 
 def test_a_crash_while_merging_leaves_the_previous_merged_model(trained, tiny_llama_path, tmp_path, monkeypatch):
-    from judge import models as merging
+    from judge.backends import models as merging
 
     _, config, _ = trained
     adapter, merged = f"{config.output_dir}/adapter", tmp_path / "merged"

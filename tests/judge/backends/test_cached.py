@@ -10,7 +10,7 @@ import pytest
 from judge.backends import GenerationParams, Request
 from judge.backends.base import BackendError, FakeBackend, Generation
 from judge.backends.cached import CachedBackend
-from judge.cache import ReplyCache
+from judge.backends.cache import ReplyCache
 from judge.templates import Prompt
 
 

@@ -9,8 +9,8 @@ from judge.backends import GenerationParams, Request
 from judge.backends.base import FakeBackend, Generation
 from judge.backends.cached import CachedBackend
 from judge.backends.costed import Budget, CostedBackend, OverBudget
-from judge.cache import ReplyCache
-from judge.pricing import Price, PriceTable
+from judge.backends.cache import ReplyCache
+from judge.backends.pricing import Price, PriceTable
 from judge.templates import Prompt
 
 PRICES = PriceTable({"fake-judge": Price("fake-judge", input=1_000_000, output=2_000_000)}, "test")  # $1 / $2 a token

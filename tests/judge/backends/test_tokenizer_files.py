@@ -10,8 +10,8 @@ import pytest
 
 from judge.backends.encoding import encode_prompt
 from judge.backends.tokenizer_files import load_tokenizer_files
-from judge.errors import ConfigError
-from judge.records import PairItem, SingleItem
+from judge.core.errors import ConfigError
+from judge.core.records import PairItem, SingleItem
 from judge.templates import Prompt, get_template, list_templates
 
 PAIR = PairItem(id="p", question="Which is better? ünïcode 🚀 <|im_end|>\n\n  two spaces", answer1="An answer.",

@@ -55,7 +55,7 @@ SCORE_REQUIRED = ["score", "--input", "i.jsonl", "--backend", "openai", "--model
 
 
 def test_flags_not_given_take_the_dataclass_defaults():
-    from judge.score import ScoreConfig
+    from judge.scoring.score import ScoreConfig
 
     config = config_from(ScoreConfig, build_parser().parse_args(SCORE_REQUIRED))
     assert config == ScoreConfig(input="i.jsonl", out="o.jsonl", backend="openai", model="m")
@@ -76,7 +76,7 @@ def write_yaml(tmp_path, text: str) -> str:
 
 
 def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
-    from judge.score import ScoreConfig
+    from judge.scoring.score import ScoreConfig
 
     path = write_yaml(tmp_path, "batch_size: 7\nmax_tokens: 64\nmode: verdict\nextra: {dtype: bfloat16}\n")
     args = build_parser().parse_args([*SCORE_REQUIRED, "--config", path, "--batch-size", "9"])
@@ -85,7 +85,7 @@ def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
 
 
 def test_required_fields_may_come_from_the_yaml_alone(tmp_path):
-    from judge.score import ScoreConfig
+    from judge.scoring.score import ScoreConfig
 
     path = write_yaml(tmp_path, "input: i.jsonl\nout: o.jsonl\nbackend: hf\nmodel: m\n")
     config = config_from(ScoreConfig, build_parser().parse_args(["score", "--config", path]))
@@ -116,14 +116,14 @@ def test_a_missing_required_setting_names_the_flag_and_the_yaml_key(tmp_path, ca
 
 
 def config_classes():
-    from judge.calibrate import CalibrateConfig
-    from judge.cascade import CascadeConfig
-    from judge.convert import ConvertConfig
-    from judge.export import ExportConfig
-    from judge.filter import FilterConfig
-    from judge.models import MergeConfig
-    from judge.pairing import PairConfig
-    from judge.score import ScoreConfig
+    from judge.cascade.calibrate import CalibrateConfig
+    from judge.cascade.cascade import CascadeConfig
+    from judge.data.convert import ConvertConfig
+    from judge.distill.export import ExportConfig
+    from judge.distill.filter import FilterConfig
+    from judge.backends.models import MergeConfig
+    from judge.data.pairing import PairConfig
+    from judge.scoring.score import ScoreConfig
     from serve.config import ServeConfig
 
     return [ScoreConfig, CascadeConfig, FilterConfig, CalibrateConfig, ConvertConfig, PairConfig, ExportConfig,
@@ -161,8 +161,8 @@ def test_score_runs_from_a_config_file(tmp_path, capsys):
 
 
 def test_filter_runs_from_a_config_file(tmp_path, capsys):
-    from judge.jsonl import write_jsonl
-    from judge.records import PairItem, Verdict
+    from judge.core.jsonl import write_jsonl
+    from judge.core.records import PairItem, Verdict
     from judge.templates import get_template
 
     judgelm = get_template("judgelm")
@@ -180,8 +180,8 @@ def test_filter_runs_from_a_config_file(tmp_path, capsys):
 
 
 def test_calibrate_runs_from_a_config_file(tmp_path):
-    from judge.jsonl import write_jsonl
-    from judge.records import PairItem, Verdict
+    from judge.core.jsonl import write_jsonl
+    from judge.core.records import PairItem, Verdict
     from judge.templates import get_template
 
     pandalm = get_template("pandalm")

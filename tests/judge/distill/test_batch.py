@@ -9,7 +9,7 @@ import pytest
 from judge.distill.batch import BatchLedger
 from judge.cli import main
 from judge.distill import distill, estimate
-from judge.errors import ConfigError, TeacherError
+from judge.core.errors import ConfigError, TeacherError
 from judge.testing.fake_openai import FakeOpenAI
 
 from test_distill import config, items, prefers_good, verdicts  # noqa: F401  (items is a fixture)
@@ -156,8 +156,8 @@ def test_a_batch_created_but_not_recorded_is_found_instead_of_created_again(item
 
 
 def test_rewrite_turns_go_in_a_second_batch_once_their_first_turns_are_answered(tmp_path):
-    from judge.jsonl import write_jsonl
-    from judge.records import SingleItem
+    from judge.core.jsonl import write_jsonl
+    from judge.core.records import SingleItem
     from test_distill import grader
 
     path = tmp_path / "single.jsonl"
@@ -177,7 +177,7 @@ def test_max_cost_admits_into_a_batch_only_what_fits(items, tmp_path):
     prices = tmp_path / "prices.yaml"
     prices.write_text("teacher: {input: 2000, output: 2000}\n")  # batch: half, about $0.25 a call worst case
     with FakeOpenAI(reply=prefers_good) as fake:
-        from judge.errors import BudgetExceeded
+        from judge.core.errors import BudgetExceeded
 
         with pytest.raises(BudgetExceeded):
             distill(batch_config(fake, items, tmp_path / "run", model="teacher", prices=str(prices), max_cost=1.2,

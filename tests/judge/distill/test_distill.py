@@ -7,9 +7,9 @@ import pytest
 
 from judge.cli import main
 from judge.distill import REWRITE_INSTRUCTION, DistillConfig, TeacherConfig, distill, estimate
-from judge.errors import BudgetExceeded, ConfigError, InputError
-from judge.jsonl import read_jsonl, write_jsonl
-from judge.records import PairItem, SingleItem, Verdict, from_row
+from judge.core.errors import BudgetExceeded, ConfigError, InputError
+from judge.core.jsonl import read_jsonl, write_jsonl
+from judge.core.records import PairItem, SingleItem, Verdict, from_row
 from judge.testing.fake_openai import FakeOpenAI
 
 PAIRS = [PairItem(id=f"p{i}", question=f"Question {i}?", answer1="GOOD" if i % 2 else "bad",
@@ -295,7 +295,7 @@ def test_a_prompt_the_teacher_refuses_as_too_long_stops_the_run_and_is_never_a_v
     import httpx
     import openai
 
-    from judge.errors import TeacherError
+    from judge.core.errors import TeacherError
 
     def endpoint(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 from judge.cli import main
-from judge.jsonl import write_jsonl
-from judge.records import PairItem
-from judge.runlock import RunLock
+from judge.core.jsonl import write_jsonl
+from judge.core.records import PairItem
+from judge.core.runlock import RunLock
 from judge.testing.fake_openai import FakeOpenAI
 
 
@@ -17,7 +17,7 @@ def test_a_second_distill_on_the_same_folder_exits_2_without_calling_the_teacher
     with FakeOpenAI(reply=lambda body: "8 3\nThe first.") as fake:
         args = ["distill", "--input", str(items), "--mode", "pairwise", "--template", "judgelm", "--teacher-model",
                 "teacher", "--teacher-base-url", fake.base_url, "--out", str(out), "--no-progress"]
-        holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from judge.runlock import RunLock; "
+        holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from judge.core.runlock import RunLock; "
                                    f"RunLock({str(out / '.lock')!r}, what='x').acquire(); print('held', flush=True); "
                                    "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
         try:

@@ -3,8 +3,8 @@ character), pinned hashes (a text change needs a version bump), order handling, 
 
 import pytest
 
-from judge.errors import ConfigError, TemplateError, TemplateNotFound
-from judge.records import PairItem, SingleItem
+from judge.core.errors import ConfigError, TemplateError, TemplateNotFound
+from judge.core.records import PairItem, SingleItem
 from judge.templates import get_template, list_templates, register
 
 PAIR = PairItem(id="p1", question="What is the capital of France?", answer1="Paris.", answer2="Lyon.")

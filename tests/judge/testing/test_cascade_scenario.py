@@ -2,8 +2,8 @@
 scripts write to bench/results): agreement of the local judge alone (OUT.stem.local.jsonl) and of the
 cascade (OUT), next to what calibrate chose and run_cascade did."""
 
-from judge.jsonl import write_jsonl
-from judge.records import Verdict
+from judge.core.jsonl import write_jsonl
+from judge.core.records import Verdict
 from judge.testing.cascade_scenario import agreement, result_row
 
 GOLD = {"a": "1", "b": "2", "c": "1", "d": "tie"}

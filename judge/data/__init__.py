@@ -1,0 +1,2 @@
+"""Data in: the importers of `data convert` (PandaLM, JudgeLM, your tables, preferences, the
+judge benchmarks) and the pairing of answers."""
