@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from judge.distill import DistillConfig, TeacherConfig, distill  # noqa: E402
 from judge.core.jsonl import write_json, write_jsonl  # noqa: E402
 from judge.core.records import PairItem  # noqa: E402
+from judge.distill import DistillConfig, TeacherConfig, distill  # noqa: E402
 from judge.testing.fake_openai import FakeOpenAI  # noqa: E402
 
 LEVELS = (8, 32, 64)

@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.eval.evaluate import evaluate  # noqa: E402
 from judge.core.jsonl import write_jsonl  # noqa: E402
 from judge.core.records import PairItem, Verdict  # noqa: E402
+from judge.eval.evaluate import evaluate  # noqa: E402
 from judge.eval.report_html import DISAGREES  # noqa: E402
 
 WORDS = ("the judge answer question model reason because first second better worse clear correct detail "

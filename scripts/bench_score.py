@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judge.data.convert import convert_records  # noqa: E402
 from judge.core.jsonl import read_items, write_jsonl  # noqa: E402
+from judge.data.convert import convert_records  # noqa: E402
 from judge.scoring.score import ScoreConfig, score  # noqa: E402
 
 

@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judge.backends.openai import OpenAIBackend  # noqa: E402
+from judge.core.jsonl import read_items  # noqa: E402
 from judge.data.convert import convert_records  # noqa: E402
 from judge.scoring.judging import params_for, request_for  # noqa: E402
-from judge.core.jsonl import read_items  # noqa: E402
 from judge.templates import get_template  # noqa: E402
 from serve.engine import ChildServer, EngineConfig, EngineProcess, free_port  # noqa: E402
 

@@ -54,9 +54,9 @@ PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, 
 def bench_rows(workdir: Path) -> tuple[Path, str]:
     """train.jsonl to benchmark on: PandaLM items with GPT-3.5's replies as targets (varied lengths),
     else the shipped synthetic rows."""
-    from judge.data.convert import convert_records
-    from judge.core.records import TrainRow
     from judge.core.jsonl import write_jsonl
+    from judge.core.records import TrainRow
+    from judge.data.convert import convert_records
     from judge.templates import get_template
 
     source = ROOT.parent / "shared" / "data" / "pandalm"

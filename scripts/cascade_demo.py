@@ -17,8 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
-from judge.distill import DistillConfig, TeacherConfig, distill
 from judge.core.jsonl import write_json
+from judge.distill import DistillConfig, TeacherConfig, distill
 from judge.scoring.score import ScoreConfig, score
 from judge.testing.cascade_scenario import agreement, local_belief, make_items, read_verdicts, run_target, teacher_reply
 from judge.testing.fake_openai import FakeOpenAI

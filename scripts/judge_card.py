@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from judge.core.jsonl import read_json, write_json, write_jsonl  # noqa: E402
 from judge.data.convert import convert_records  # noqa: E402
 from judge.eval.evaluate import evaluate  # noqa: E402
-from judge.core.jsonl import read_json, write_json, write_jsonl  # noqa: E402
 from judge.scoring.score import ScoreConfig, make_backend, score  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from judge.core.configfile import option
 from judge.backends.dtype import DTYPES
+from judge.core.configfile import option
 from judge.core.errors import ConfigError
 
 

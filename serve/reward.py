@@ -24,8 +24,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from judge.core.errors import ConfigError
-from judge.scoring.judging import params_for, request_for, verdict_from
 from judge.reward.plan import TEMPLATE_MODE, plan_calls, rewards_from
+from judge.scoring.judging import params_for, request_for, verdict_from
 
 from serve.errors import Invalid, TooLarge
 from serve.protocol import Mode

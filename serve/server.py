@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from judge.backends.vllm import vllm_device
 from judge.backends.dtype import choose_dtype
+from judge.backends.vllm import vllm_device
 from judge.core.errors import ConfigError
 from judge.core.manifest import mask_log_handlers, mask_urls
 
@@ -145,8 +145,8 @@ def merged_model(base: str, adapter: str) -> Path:
     """The adapter merged into the base (`judgeforge merge`, in the base's own dtype), made once and
     cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights.
     The merge runs in a child process: torch is loaded there and freed with it, never in the judge API."""
-    from judge.core.manifest import file_sha256
     from judge.backends.models import MERGE_DTYPES
+    from judge.core.manifest import file_sha256
 
     weights = next(Path(adapter).glob("adapter_model.*"), None)
     if weights is None:

@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from judge.backends.base import Request
-from judge.backends.openai import OpenAIBackend
 from judge.backends.encoding import encode_prompt
+from judge.backends.openai import OpenAIBackend
 from judge.core.errors import ConfigError
-from judge.scoring.judging import orders_for, params_for, request_for, verdict_from
-from judge.eval.metrics import combine_orders
 from judge.core.records import PairItem, SingleItem, Verdict
+from judge.eval.metrics import combine_orders
+from judge.scoring.judging import orders_for, params_for, request_for, verdict_from
 from judge.templates import Template
 
 from serve.errors import ApiError, Invalid, NotFound, TooLarge

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from judge.core.configfile import flatten, read_yaml_mapping, yaml_loader
 from judge.backends.dtype import DTYPES, DtypeChoice, choose_dtype
+from judge.core.configfile import flatten, read_yaml_mapping, yaml_loader
 from judge.core.errors import ConfigError
 
 PAIRWISE_METRICS = ["accuracy", "f1", "consistency", "loss"]  # accuracy = agreement with the target verdicts

@@ -14,9 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from judge.backends.hf import HFBackend
-from judge.scoring.judging import iter_calls
-from judge.eval.metrics import classification, consistency, correlations
 from judge.core.records import TrainRow, Verdict
+from judge.eval.metrics import classification, consistency, correlations
+from judge.scoring.judging import iter_calls
 from judge.templates import Template
 
 from train.data import row_prompt

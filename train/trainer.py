@@ -20,11 +20,11 @@ from pathlib import Path
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
 
 from judge.backends.adapters import AdapterInfo, write_adapter_info
+from judge.backends.models import load_model, load_tokenizer
+from judge.backends.quantization import bnb_config, check_bitsandbytes, quantization_record
 from judge.core.jsonl import AppendLog, write_jsonl
 from judge.core.manifest import file_sha256, write_manifest
-from judge.backends.models import load_model, load_tokenizer
 from judge.core.outdir import staged_dir
-from judge.backends.quantization import bnb_config, check_bitsandbytes, quantization_record
 from judge.core.runlock import RunLock
 
 from train.config import TrainConfig

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from judge.backends.cache import ReplyCache, request_key
 from judge.backends.base import Backend, BackendError, Generation, Request, served_model
+from judge.backends.cache import ReplyCache, request_key
 from judge.backends.openai import request_body
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from judge.backends.pricing import PriceTable, messages_text
 from judge.backends.base import Backend, BackendError, Generation, Request, served_model
+from judge.backends.pricing import PriceTable, messages_text
 
 
 class OverBudget(BackendError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from judge.core.errors import ConfigError
-from judge.backends.retry import RetryPolicy
 from judge.backends.base import Backend
+from judge.backends.retry import RetryPolicy
+from judge.core.errors import ConfigError
 
 
 def make_backend(config) -> Backend:

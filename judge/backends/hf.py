@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from judge.backends.dtype import DtypeChoice, choose_dtype, torch_device
-from judge.backends.models import load_judge
 from judge.backends.base import Generation, GenerationParams, Request
 from judge.backends.constrained import Constraint, decode_constrained
+from judge.backends.dtype import DtypeChoice, choose_dtype, torch_device
 from judge.backends.encoding import context_refusal, encode_prompt
+from judge.backends.models import load_judge
 
 
 class HFBackend:

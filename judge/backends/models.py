@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 from judge.backends.adapters import find_adapter_info, write_adapter_info
-from judge.core.configfile import option
 from judge.backends.dtype import DTYPES, choose_dtype
+from judge.core.configfile import option
 from judge.core.errors import ConfigError
 from judge.core.outdir import staged_dir
 

@@ -25,8 +25,8 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from judge.backends.retry import BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
 from judge.backends.base import BackendError, Generation, Request
+from judge.backends.retry import BadReply, Endpoint, PromptTooLong, Retrier, RetryPolicy
 
 
 def request_body(request: Request, model: str) -> dict:

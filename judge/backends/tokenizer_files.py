@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from judge.core.errors import ConfigError
 from judge.backends.models import check_model_path
+from judge.core.errors import ConfigError
 
 FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 # The named special tokens transformers hands a chat template (PreTrainedTokenizerBase.special_tokens_map).

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from judge.backends.adapters import adapter_rank, vllm_lora_rank
-from judge.backends.dtype import choose_dtype
 from judge.backends.base import Generation, GenerationParams, Request
+from judge.backends.dtype import choose_dtype
 from judge.backends.encoding import context_refusal, encode_prompt
 
 

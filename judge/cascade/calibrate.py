@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from judge.scoring.confidence import HALF_POINT, confidence
 from judge.core.configfile import option
 from judge.core.errors import ConfigError, InputError
-from judge.eval.gold import load_gold
 from judge.core.jsonl import atomic_open, read_json, write_json
+from judge.eval.gold import load_gold
 from judge.eval.label_files import FORMATS as GOLD_FORMATS
 from judge.eval.predictions import load_predictions
+from judge.scoring.confidence import HALF_POINT, confidence
 from judge.templates import get_template
 
 GRID_STEP = 0.001

@@ -26,16 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from judge.backends.adapters import choose_template
-from judge.scoring.confidence import confidence
+from judge.backends.pricing import PriceTable, estimate_tokens
 from judge.core.configfile import option
-from judge.distill import TYPICAL_REPLY_TOKENS, DistillConfig, TeacherConfig, distill
 from judge.core.errors import ConfigError, InputError, TeacherError, TemplateError
 from judge.core.jsonl import read_items, read_json, read_jsonl, write_jsonl
-from judge.scoring.judging import orders_for
 from judge.core.manifest import write_manifest
-from judge.backends.pricing import PriceTable, estimate_tokens
 from judge.core.records import Verdict, from_row, to_row
 from judge.core.runlock import RunLock
+from judge.distill import TYPICAL_REPLY_TOKENS, DistillConfig, TeacherConfig, distill
+from judge.scoring.confidence import confidence
+from judge.scoring.judging import orders_for
 from judge.scoring.score import ScoreConfig, changed_settings, judge_fingerprint, resolve_template, resume_state, score
 from judge.templates import Template
 

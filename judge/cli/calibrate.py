@@ -31,8 +31,8 @@ def print_summary(cascade: dict, out: str) -> None:
 def score_with_cascade(config, args) -> int:
     """`score` with CascadeConfig's settings given (flags or --config): `config` is the local judge's."""
     from judge.cascade.cascade import CascadeConfig, run_cascade
-    from judge.core.errors import ConfigError
     from judge.cli.options import config_values
+    from judge.core.errors import ConfigError
 
     given = config_values(CascadeConfig, args)
     if not given.get("cascade") or not given.get("teacher_model"):

@@ -40,8 +40,8 @@ def cmd_export(args) -> int:
 
 def register(verbs) -> None:
     from judge.data.convert import ConvertConfig
-    from judge.distill.export import ExportConfig
     from judge.data.pairing import PairConfig
+    from judge.distill.export import ExportConfig
 
     data = verbs.add_parser("data", help="import datasets, build answer pairs, export preference data")
     actions = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judge.data.benchmarks import evalbiasbench_items, from_judgebench, from_judgebench_judgments
 from judge.core.configfile import option
 from judge.core.errors import ConfigError, InputError
 from judge.core.jsonl import check_unique_ids, iter_table_rows
 from judge.core.records import PairItem, RowError, SingleItem, Verdict, normalize_winner
+from judge.data.benchmarks import evalbiasbench_items, from_judgebench, from_judgebench_judgments
 from judge.data.tables import RECORD_FIELDS
 from judge.templates import winner_from_scores
 from judge.templates.parsers import parse_pandalm

@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING
 
 from judge.backends.cached import reply_record, stored_request
 from judge.backends.openai import read_completion, request_body
-from judge.distill.batch_duplicates import find_duplicates, settle_duplicates
-from judge.distill.batch_ledger import CANCELLED, FINAL, REFUSED, BatchLedger, OpenFile
+from judge.backends.pricing import PriceTable
 from judge.core.errors import ConfigError, TeacherError
 from judge.core.manifest import mask_urls
-from judge.backends.pricing import PriceTable
+from judge.distill.batch_duplicates import find_duplicates, settle_duplicates
+from judge.distill.batch_ledger import CANCELLED, FINAL, REFUSED, BatchLedger, OpenFile
 
 if TYPE_CHECKING:
     from judge.distill.plan import Call, Plan

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from judge.distill.batch_ledger import FINAL, BatchLedger, OpenFile
 from judge.backends.pricing import PriceTable, messages_text
+from judge.distill.batch_ledger import FINAL, BatchLedger, OpenFile
 
 
 async def find_duplicates(client, ledger: BatchLedger, f: OpenFile, keep: str) -> None:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from judge.backends.base import GenerationParams
 from judge.backends.openai import OpenAIBackend
+from judge.backends.retry import Endpoint, RetryPolicy
 from judge.core.configfile import option
 from judge.core.errors import ConfigError, TeacherError
-from judge.backends.retry import Endpoint, RetryPolicy
 
 MODES = ("pairwise", "pointwise")
 RETRY_MODES = ("live", "batch")  # --batch-retry: where a batch's error rows are asked again (judge.distill.batch reads it)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from judge.backends.cache import ReplyCache
+from judge.backends.pricing import PriceTable, estimate_tokens
 from judge.distill.batch import input_lines, split_lines
 from judge.distill.batch_ledger import BatchLedger
-from judge.backends.cache import ReplyCache
-from judge.scoring.judging import orders_for
-from judge.backends.pricing import PriceTable, estimate_tokens
 from judge.distill.config import DistillConfig
 from judge.distill.plan import REWRITE_INSTRUCTION, Call, answered, expected_total, make_plan, pending, unique
+from judge.scoring.judging import orders_for
 
 TYPICAL_REPLY_TOKENS = 256  # dry-run assumption for a critique's length (the upper bound uses max_tokens)
 

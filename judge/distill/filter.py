@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from judge.core.configfile import option
-from judge.distill import REWRITE_VARIANT
 from judge.core.errors import ConfigError, InputError
 from judge.core.jsonl import iter_json_rows, read_items, read_json, write_json, write_jsonl
 from judge.core.manifest import write_manifest
-from judge.eval.metrics import consistency, majority_label
 from judge.core.outdir import staged_dir
 from judge.core.records import Item, RowError, TrainRow, Verdict, from_row
+from judge.distill import REWRITE_VARIANT
+from judge.eval.metrics import consistency, majority_label
 from judge.templates import Template, get_template
 
 EXPORTS = ("openai",)

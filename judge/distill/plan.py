@@ -7,15 +7,15 @@ import dataclasses
 from dataclasses import dataclass
 
 from judge.backends.base import Request
-from judge.backends.cached import cache_key
 from judge.backends.cache import ReplyCache
+from judge.backends.cached import cache_key
+from judge.backends.pricing import messages_text
 from judge.core.errors import ConfigError, InputError, TemplateError
 from judge.core.jsonl import iter_json_rows, read_items
-from judge.scoring.judging import orders_for
-from judge.backends.pricing import messages_text
 from judge.core.records import Item
-from judge.templates import Prompt, Template, get_template
 from judge.distill.config import DistillConfig
+from judge.scoring.judging import orders_for
+from judge.templates import Prompt, Template, get_template
 
 REWRITE_VARIANT = "reference-free"
 REWRITE_INSTRUCTION = (

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from judge.backends.base import Generation
+from judge.backends.cache import ReplyCache
 from judge.backends.cached import CachedBackend
 from judge.backends.costed import Budget, CostedBackend, OverBudget
 from judge.backends.openai import OpenAIBackend
-from judge.distill.batch import BatchLedger, BatchRunner, batch_client, run_batches
-from judge.backends.cache import ReplyCache
+from judge.backends.pricing import PriceTable
 from judge.core.errors import BudgetExceeded, ConfigError, TeacherError
 from judge.core.jsonl import atomic_open
-from judge.backends.pricing import PriceTable
+from judge.distill.batch import BatchLedger, BatchRunner, batch_client, run_batches
 from judge.distill.config import DistillConfig
 from judge.distill.plan import Call, Plan, answered, make_plan, pending
 from judge.distill.stats import finish, spent

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Protocol
 
 from judge.backends.cached import generation_of
-from judge.core.jsonl import write_json, write_jsonl
-from judge.scoring.judging import verdict_from
-from judge.core.manifest import mask_urls, write_manifest
 from judge.backends.pricing import PriceTable
-from judge.core.records import Verdict
 from judge.backends.retry import CAUSES
+from judge.core.jsonl import write_json, write_jsonl
+from judge.core.manifest import mask_urls, write_manifest
+from judge.core.records import Verdict
 from judge.distill.plan import Call, Plan, answered, paid
+from judge.scoring.judging import verdict_from
 
 
 class LiveCounts(Protocol):

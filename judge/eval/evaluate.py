@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from judge.eval import metrics as M
 from judge.core.configfile import option
 from judge.core.errors import ConfigError
+from judge.eval import metrics as M
 from judge.eval.gold import Gold, GoldSet, attach_items, load_gold
 from judge.eval.label_files import FORMATS
 from judge.eval.metrics_benchmarks import PROTOCOLS, check_protocol, protocol_metrics

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from judge.eval import metrics as M
 from judge.core.errors import InputError
 from judge.core.jsonl import read_items
-from judge.eval.label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
 from judge.core.records import PairItem, RowError, SingleItem, Verdict, from_row, item_from_row, normalize_winner
+from judge.eval import metrics as M
+from judge.eval.label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
 
 
 @dataclass

@@ -4,10 +4,10 @@ it cannot give a right number."""
 
 from __future__ import annotations
 
-from judge.data.convert import SOURCES, source_records
 from judge.core.errors import InputError
 from judge.core.jsonl import iter_json_rows
 from judge.core.records import RowError, Verdict
+from judge.data.convert import SOURCES, source_records
 
 FORMATS = ["jsonl", *SOURCES]  # what --gold-format / --pred-format accept: every `data convert` source
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from judge.eval import metrics as M
-from judge.data.benchmarks import JUDGEBENCH_CATEGORIES
 from judge.core.errors import ConfigError, InputError
-from judge.eval.gold import GoldSet
 from judge.core.records import swap_label
+from judge.data.benchmarks import JUDGEBENCH_CATEGORIES
+from judge.eval import metrics as M
+from judge.eval.gold import GoldSet
 
 PROTOCOLS = ("judgebench", "evalbiasbench")
 JUDGEBENCH_RULE = ("per pair +1 for each order whose verdict equals the label, -1 for each equal to the opposite, "

@@ -8,12 +8,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.eval import metrics as M
 from judge.core.errors import InputError
-from judge.eval.gold import GoldSet
 from judge.core.jsonl import read_json
-from judge.eval.label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
 from judge.core.records import Verdict, from_row
+from judge.eval import metrics as M
+from judge.eval.gold import GoldSet
+from judge.eval.label_files import describe_verdict_key, numbered_rows, refuse_duplicates, verdict_key
 from judge.templates import winner_from_scores
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from judge.core.jsonl import atomic_open
 from judge.eval import metrics as M
 from judge.eval.gold import GoldSet
-from judge.core.jsonl import atomic_open
 from judge.eval.predictions import Predictions, order_label
 
 MAX_REPLY = 2000  # characters of a raw reply kept in the page (its full length is shown)

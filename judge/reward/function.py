@@ -22,9 +22,9 @@ from pathlib import Path
 
 from judge.backends.adapters import choose_template, find_adapter_info
 from judge.backends.base import Backend, BackendError, Generation
-from judge.scoring.judging import params_for, request_for, verdict_from
 from judge.backends.retry import RetryPolicy
 from judge.reward.plan import KINDS, TEMPLATE_MODE, plan_calls, rewards_from, text_of
+from judge.scoring.judging import params_for, request_for, verdict_from
 
 log = logging.getLogger("judgeforge.reward")
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from judge.backends.base import Backend, BackendError, GenerationParams
 from judge.core.errors import ConfigError
-from judge.scoring.judging import iter_verdicts, orders_for
 from judge.core.records import Item, Verdict
+from judge.scoring.judging import iter_verdicts, orders_for
 from judge.templates import Template
 
 MAX_ATTEMPTS = 3  # a batch (or a replica's start) is tried this often before the run stops

@@ -22,15 +22,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from judge.backends.base import Backend, BackendError
+from judge.backends.dtype import DTYPES
 from judge.backends.factory import make_backend
 from judge.core.configfile import option
-from judge.backends.dtype import DTYPES
 from judge.core.errors import ConfigError, InputError
-from judge.scoring.judging import MODES, iter_verdicts, orders_for, params_for
 from judge.core.jsonl import AppendLog, iter_json_rows, read_items, read_json, write_json, write_jsonl
 from judge.core.manifest import file_sha256, folder_fingerprint, mask_urls, write_manifest
 from judge.core.records import Verdict, from_row, mode_of
 from judge.core.runlock import RunLock
+from judge.scoring.judging import MODES, iter_verdicts, orders_for, params_for
 from judge.templates import Template
 
 BACKENDS = ("vllm", "hf", "openai")

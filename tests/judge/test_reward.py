@@ -11,8 +11,8 @@ import pytest
 from reward_judge import RewardJudge, grade_reply, marked, scores_reply
 
 from judge.backends.base import BackendError, FakeBackend
-from judge.core.errors import ConfigError
 from judge.backends.retry import RetryPolicy
+from judge.core.errors import ConfigError
 from judge.reward import AsyncJudgeReward, JudgeReward
 
 # What the fake grader believes about each answer (the word after "###Response to evaluate:").

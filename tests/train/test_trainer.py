@@ -11,10 +11,10 @@ from judge.backends.adapters import adapter_rank, adapter_template, read_adapter
 from judge.backends.hf import HFBackend
 from judge.cli import main
 from judge.core.errors import ConfigError
-from judge.scoring.judging import judge_items
 from judge.core.jsonl import read_items
 from judge.core.manifest import file_sha256
 from judge.core.records import Verdict
+from judge.scoring.judging import judge_items
 from judge.templates import get_template
 from train.config import load_config
 from train.judge_eval import judge_metrics

@@ -9,8 +9,8 @@ import pytest
 
 from judge.backends import GenerationParams, Request
 from judge.backends.base import BackendError, FakeBackend, Generation
-from judge.backends.cached import CachedBackend
 from judge.backends.cache import ReplyCache
+from judge.backends.cached import CachedBackend
 from judge.templates import Prompt
 
 

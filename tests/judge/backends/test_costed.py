@@ -7,9 +7,9 @@ import pytest
 
 from judge.backends import GenerationParams, Request
 from judge.backends.base import FakeBackend, Generation
+from judge.backends.cache import ReplyCache
 from judge.backends.cached import CachedBackend
 from judge.backends.costed import Budget, CostedBackend, OverBudget
-from judge.backends.cache import ReplyCache
 from judge.backends.pricing import Price, PriceTable
 from judge.templates import Prompt
 

@@ -7,8 +7,8 @@ import pytest
 from judge.backends import GenerationParams, Request
 from judge.backends.hf import HFBackend
 from judge.core.errors import ConfigError
-from judge.scoring.judging import judge_items, params_for, request_for
 from judge.core.records import PairItem, SingleItem
+from judge.scoring.judging import judge_items, params_for, request_for
 from judge.templates import Prompt, get_template, list_templates
 
 PAIR = PairItem(id="p", question="Which is better?", answer1="An answer.", answer2="Another answer, longer.",

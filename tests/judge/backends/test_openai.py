@@ -11,9 +11,9 @@ import pytest
 from judge.backends import GenerationParams, Request
 from judge.backends.base import BackendError
 from judge.backends.openai import OpenAIBackend
-from judge.scoring.judging import judge_items, params_for
-from judge.core.records import PairItem
 from judge.backends.retry import RetryPolicy
+from judge.core.records import PairItem
+from judge.scoring.judging import judge_items, params_for
 from judge.templates import Prompt, get_template
 
 PROMPT = Prompt(messages=[{"role": "user", "content": "hello"}], text="hello")

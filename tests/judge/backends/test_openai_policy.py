@@ -9,8 +9,8 @@ import pytest
 
 from judge.backends import Request
 from judge.backends.openai import request_body
-from judge.distill import TeacherConfig
 from judge.core.errors import ConfigError, TeacherError
+from judge.distill import TeacherConfig
 from judge.templates import Prompt
 from judge.testing.fake_openai import FakeOpenAI
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from judge.core.errors import ConfigError
 from judge.backends.pricing import PriceTable, estimate_tokens
+from judge.core.errors import ConfigError
 
 
 def test_shipped_table_prices_known_models_and_dated_snapshots():

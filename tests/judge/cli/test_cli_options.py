@@ -116,13 +116,13 @@ def test_a_missing_required_setting_names_the_flag_and_the_yaml_key(tmp_path, ca
 
 
 def config_classes():
+    from judge.backends.models import MergeConfig
     from judge.cascade.calibrate import CalibrateConfig
     from judge.cascade.cascade import CascadeConfig
     from judge.data.convert import ConvertConfig
+    from judge.data.pairing import PairConfig
     from judge.distill.export import ExportConfig
     from judge.distill.filter import FilterConfig
-    from judge.backends.models import MergeConfig
-    from judge.data.pairing import PairConfig
     from judge.scoring.score import ScoreConfig
     from serve.config import ServeConfig
 

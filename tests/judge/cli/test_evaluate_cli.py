@@ -8,9 +8,9 @@ import pytest
 
 from judge.cli import build_parser, main
 from judge.cli.options import config_from
-from judge.eval.evaluate import EvalConfig, evaluate
 from judge.core.jsonl import write_jsonl
 from judge.core.records import PairItem, Verdict
+from judge.eval.evaluate import EvalConfig, evaluate
 
 FLAGS = {"-h", "--help", "--config", "--pred", "--gold", "--out", "--pred-format", "--gold-format", "--items",
          "--unparsed", "--threshold", "--bootstrap", "--seed", "--no-plots", "--no-html", "--protocol", "--card",

@@ -4,8 +4,8 @@ from collections import Counter
 import pytest
 
 from datafiles import shared_file
-from judge.data.convert import convert, convert_records
 from judge.core.errors import InputError
+from judge.data.convert import convert, convert_records
 
 
 def write(tmp_path, name, obj):

@@ -3,9 +3,9 @@ import json
 import pytest
 
 from datafiles import shared_file
-from judge.data.convert import convert, convert_records
 from judge.core.errors import InputError
 from judge.core.records import PairItem, SingleItem, Verdict
+from judge.data.convert import convert, convert_records
 from judge.templates import get_template
 
 

@@ -7,8 +7,8 @@ import pytest
 from judge.cli import main
 from judge.core.errors import InputError
 from judge.core.jsonl import read_items, write_jsonl
-from judge.data.pairing import pair_answers, pair_id
 from judge.core.records import SingleItem
+from judge.data.pairing import pair_answers, pair_id
 
 QUESTIONS = [f"Question {i}?" for i in range(20)]
 
@@ -83,8 +83,8 @@ def test_the_demo_distils_and_holds_out_pairs_of_different_questions():
 def test_the_demo_split_of_the_pandalm_test_set_shares_no_question():
     from datafiles import shared_file
 
-    from judge.data.convert import from_pandalm
     from judge.core.jsonl import read_json
+    from judge.data.convert import from_pandalm
 
     rows = read_json(shared_file("pandalm", "testset-v1.json"))
     items = [from_pandalm(row, number, "testset-v1") for number, row in enumerate(rows, start=1)]

@@ -10,8 +10,8 @@ import pytest
 from judge.cli import main
 from judge.core.errors import ConfigError, InputError
 from judge.core.jsonl import read_items
-from judge.data.preference import preference_items
 from judge.core.records import PairItem, SingleItem
+from judge.data.preference import preference_items
 from judge.data.tables import parse_assignments, table_items
 
 # A spreadsheet of pairwise human labels with its own column names and label codes (0 = A, 1 = B, 2 = tie).

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from judge.distill.batch import BatchLedger
 from judge.cli import main
-from judge.distill import distill, estimate
 from judge.core.errors import ConfigError, TeacherError
+from judge.distill import distill, estimate
+from judge.distill.batch import BatchLedger
 from judge.testing.fake_openai import FakeOpenAI
 
 from test_distill import config, items, prefers_good, verdicts  # noqa: F401  (items is a fixture)
@@ -136,8 +136,8 @@ def test_a_batch_created_but_not_recorded_is_found_instead_of_created_again(item
     import openai
 
     from judge.backends.openai import request_body
-    from judge.distill.batch import input_lines
     from judge.distill import make_plan
+    from judge.distill.batch import input_lines
 
     out = tmp_path / "run"
     out.mkdir()

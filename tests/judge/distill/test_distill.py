@@ -6,10 +6,10 @@ import json
 import pytest
 
 from judge.cli import main
-from judge.distill import REWRITE_INSTRUCTION, DistillConfig, TeacherConfig, distill, estimate
 from judge.core.errors import BudgetExceeded, ConfigError, InputError
 from judge.core.jsonl import read_jsonl, write_jsonl
 from judge.core.records import PairItem, SingleItem, Verdict, from_row
+from judge.distill import REWRITE_INSTRUCTION, DistillConfig, TeacherConfig, distill, estimate
 from judge.testing.fake_openai import FakeOpenAI
 
 PAIRS = [PairItem(id=f"p{i}", question=f"Question {i}?", answer1="GOOD" if i % 2 else "bad",

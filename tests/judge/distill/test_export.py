@@ -8,11 +8,11 @@ import pytest
 
 from judge.cli import main
 from judge.core.errors import InputError
+from judge.core.jsonl import write_jsonl
+from judge.core.records import PairItem, SingleItem
+from judge.data.preference import preference_items
 from judge.distill.export import export_preference, preference_rows
 from judge.distill.filter import FilterConfig, filter_verdicts
-from judge.core.jsonl import write_jsonl
-from judge.data.preference import preference_items
-from judge.core.records import PairItem, SingleItem
 from judge.templates import get_template
 from teacher_replies import FLIPPED, REPLIES as TEACHER_REPLIES
 

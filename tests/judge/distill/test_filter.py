@@ -7,10 +7,10 @@ import pytest
 
 from judge.cli import main
 from judge.core.errors import ConfigError, InputError
-from judge.distill.filter import FilterConfig, filter_verdicts, split_by_question
 from judge.core.jsonl import write_jsonl
-from judge.eval.metrics import consistency
 from judge.core.records import PairItem, SingleItem
+from judge.distill.filter import FilterConfig, filter_verdicts, split_by_question
+from judge.eval.metrics import consistency
 from judge.templates import get_template
 from teacher_replies import REPLIES
 

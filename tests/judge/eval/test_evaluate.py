@@ -5,10 +5,10 @@ import pytest
 from scipy import stats
 
 from datafiles import shared_file
-from judge.data.convert import convert
-from judge.eval.evaluate import evaluate
 from judge.core.jsonl import write_jsonl
 from judge.core.records import PairItem, Verdict
+from judge.data.convert import convert
+from judge.eval.evaluate import evaluate
 
 PANDALM_TABLE = {  # PandaLM paper / README, single pass against the 3-annotator majority
     "gpt-3.5-turbo": ("gpt-3.5-turbo-testset-v1.json", (0.7107, 0.5879, 0.5736, 0.5755)),

@@ -7,9 +7,9 @@ import pytest
 
 from datafiles import shared_file
 from judge.cli import main
-from judge.eval.evaluate import evaluate
 from judge.core.jsonl import write_jsonl
 from judge.core.records import PairItem, Verdict
+from judge.eval.evaluate import evaluate
 
 # id: (answer1, answer2, gold, verdict ab, verdict ba, category); None = unparsed
 SMALL = {

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from judge.eval.evaluate import evaluate
 from judge.core.jsonl import write_jsonl
 from judge.core.records import PairItem, Verdict
+from judge.eval.evaluate import evaluate
 
 
 def _values(obj, key):

@@ -6,9 +6,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from judge.cli import main
-from judge.eval.evaluate import evaluate
 from judge.core.jsonl import write_jsonl
 from judge.core.records import PairItem, SingleItem, Verdict
+from judge.eval.evaluate import evaluate
 
 
 def _gold(tmp_path, winners=("1", "2", "1", "2")):

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from judge.core.errors import InputError
-from judge.eval.evaluate import evaluate
-from judge.eval.gold import attach_items, load_gold
 from judge.core.jsonl import write_jsonl
 from judge.core.records import PairItem, Verdict
+from judge.eval.evaluate import evaluate
+from judge.eval.gold import attach_items, load_gold
 
 
 def _items(n=6, winners=None):

@@ -5,8 +5,8 @@ import pytest
 
 from datafiles import shared_file
 from judge.core.errors import InputError
-from judge.eval.label_files import describe_verdict_key, numbered_rows, refuse_duplicates
 from judge.core.records import PairItem, RowError
+from judge.eval.label_files import describe_verdict_key, numbered_rows, refuse_duplicates
 
 
 def _row(row):

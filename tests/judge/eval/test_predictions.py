@@ -6,10 +6,10 @@ import json
 import pytest
 
 from judge.core.errors import InputError
-from judge.eval.gold import load_gold
 from judge.core.jsonl import write_jsonl
-from judge.eval.predictions import check_matches, load_predictions
 from judge.core.records import PairItem, SingleItem, Verdict
+from judge.eval.gold import load_gold
+from judge.eval.predictions import check_matches, load_predictions
 
 
 def _gold(tmp_path, winners=("1", "2", "1", "2")):

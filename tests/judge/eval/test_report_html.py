@@ -10,12 +10,12 @@ import subprocess
 import pytest
 
 from datafiles import shared_file
+from judge.core.jsonl import write_jsonl
+from judge.core.records import PairItem, Verdict
 from judge.data.convert import convert
 from judge.eval.evaluate import evaluate
 from judge.eval.gold import load_gold
-from judge.core.jsonl import write_jsonl
 from judge.eval.predictions import load_predictions
-from judge.core.records import PairItem, Verdict
 from judge.eval.report_html import DISAGREES, FLIPS, MAX_REPLY, UNPARSED, browser_data
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -2,11 +2,11 @@ import math
 
 import pytest
 
-from judge.scoring.confidence import confidence
-from judge.core.errors import InputError
-from judge.scoring.judging import verdict_from
 from judge.backends.base import Generation
+from judge.core.errors import InputError
 from judge.core.records import Verdict
+from judge.scoring.confidence import confidence
+from judge.scoring.judging import verdict_from
 from judge.templates import get_template
 
 

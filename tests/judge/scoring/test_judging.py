@@ -4,8 +4,8 @@ import pytest
 
 from judge.backends import FakeBackend, Generation
 from judge.core.errors import ConfigError
-from judge.scoring.judging import judge_items, params_for, verdict_from
 from judge.core.records import PairItem, SingleItem, swap_label, to_original_order
+from judge.scoring.judging import judge_items, params_for, verdict_from
 from judge.templates import get_template
 
 ITEMS = [PairItem(id=str(i), question=f"q{i}", answer1="GOOD", answer2="bad") for i in range(5)]
