@@ -1,6 +1,6 @@
 """`judgeforge eval` gives a right number or refuses: metrics that cannot mislead (unparsed verdicts
 on both sides, one class set per gold file, the same items for every rate) and a refused file ending
-the CLI with exit 2 and FILE:LINE (what is refused: tests/judge/test_gold.py, tests/judge/test_predictions.py)."""
+the CLI with exit 2 and FILE:LINE (what is refused: tests/judge/eval/test_gold.py, tests/judge/eval/test_predictions.py)."""
 
 import pytest
 from sklearn.metrics import f1_score
