@@ -85,9 +85,10 @@ def test_the_demo_split_of_the_pandalm_test_set_shares_no_question():
 
     from judge.core.jsonl import read_json
     from judge.data.convert import from_pandalm
+    from script_module import load_script
 
     rows = read_json(shared_file("pandalm", "testset-v1.json"))
     items = [from_pandalm(row, number, "testset-v1") for number, row in enumerate(rows, start=1)]
-    distill, heldout = demo_module().split_pairs(items, 160, 100)  # the demo's defaults
+    distill, heldout = load_script("demo").split_pairs(items, 160, 100)
     assert len(heldout) >= 100 and 160 <= len(distill) < 170
     assert not {p.question.strip() for p in distill} & {p.question.strip() for p in heldout}
