@@ -11,8 +11,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -142,10 +140,11 @@ def serve(config: ServeConfig) -> None:
 
 
 def merged_model(base: str, adapter: str) -> Path:
-    """The adapter merged into the base (`judgeforge merge`, in the base's own dtype), made once and
-    cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the weights.
-    The merge runs in a child process: torch is loaded there and freed with it, never in the judge API."""
-    from judge.backends.models import MERGE_DTYPES
+    """The adapter merged into the base (`judge.backends.models.merge`, in the base's own dtype), made
+    once and cached under $JUDGEFORGE_CACHE (default ~/.cache/judgeforge), keyed by the base and the
+    weights. The merge runs in a child process: torch is loaded there and freed with it, never in the
+    judge API; merge writes its folder whole or not at all, so an interrupted one is redone, never half-used."""
+    from judge.backends.models import MERGE_DTYPES, merge_in_child_process
     from judge.core.manifest import file_sha256
 
     weights = next(Path(adapter).glob("adapter_model.*"), None)
@@ -157,16 +156,8 @@ def merged_model(base: str, adapter: str) -> Path:
     if (out / "config.json").exists():
         return out
     dtype = saved_dtype(base)
-    partial = out.with_name(out.name + f".partial-{os.getpid()}")
     log.info("merging %s into %s -> %s", adapter, base, out)
-    done = subprocess.run([sys.executable, "-m", "judge.cli", "merge", "--base", base, "--adapter", adapter,
-                           "--out", str(partial), "--dtype", dtype if dtype in MERGE_DTYPES else "float32"],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise ConfigError(f"merging {adapter} into {base} failed (exit {done.returncode}): "
-                          f"{done.stderr.strip()[-2000:]}")
-    partial.rename(out)  # a finished folder or none: an interrupted merge is redone, never half-used
-    return out
+    return merge_in_child_process(base, adapter, str(out), dtype=dtype if dtype in MERGE_DTYPES else "float32")
 
 
 def saved_dtype(base: str) -> str | None:

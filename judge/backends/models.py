@@ -19,7 +19,7 @@ from pathlib import Path
 from judge.backends.adapters import find_adapter_info, write_adapter_info
 from judge.backends.dtype import DTYPES, choose_dtype
 from judge.core.configfile import option
-from judge.core.errors import ConfigError
+from judge.core.errors import ConfigError, JudgeforgeError
 from judge.core.outdir import staged_dir
 
 MERGE_DTYPES = ("float32", "bfloat16", "float16")
@@ -121,6 +121,35 @@ def merge(base: str, adapter: str, out: str, *, dtype: str = "auto") -> Path:
         if info is not None:
             write_adapter_info(staging, dataclasses.replace(info, merged_from=str(adapter)))
     return out_path
+
+
+def merge_in_child_process(base: str, adapter: str, out: str, *, dtype: str = "auto") -> Path:
+    """`merge` run in a fresh (spawned) process: torch, both models and their memory live and die
+    there, so a long-running caller such as the judge API never holds them. The child's error comes
+    back as a ConfigError with its message, any other as an error naming it; a child that dies
+    (killed for memory) is named as such."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(_merge_reporting, base, adapter, out, dtype).result()
+        except ConfigError:
+            raise
+        except BrokenProcessPool:
+            raise JudgeforgeError(f"merging {adapter} into {base}: the merging process died, killed (out of memory? "
+                                  f"it holds the base model in {dtype}) or unable to start (see its error above)") from None
+        except Exception as e:  # whatever torch, peft or safetensors raised, as one line
+            raise JudgeforgeError(f"merging {adapter} into {base} failed: {type(e).__name__}: {e}") from None
+
+
+def _merge_reporting(base: str, adapter: str, out: str, dtype: str) -> Path:
+    """`merge` in the child, its errors as plain ConfigErrors (every judgeforge error pickles as one)."""
+    try:
+        return merge(base, adapter, out, dtype=dtype)
+    except JudgeforgeError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_out(out: Path, base: str, adapter: str) -> None:

@@ -4,4 +4,5 @@ import sys
 
 from judge.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned child process (a merge in serve) imports it again
+    sys.exit(main())

@@ -2,6 +2,10 @@
 and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one), without torch."""
 
 import json
+import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,7 +13,7 @@ import pytest
 from fake_engine import judge_adapter
 
 from judge.client import JudgeAPIError, JudgeClient
-from judge.core.errors import ConfigError
+from judge.core.errors import ConfigError, JudgeforgeError
 from judge.testing.fake_openai import FakeOpenAI
 from serve.engine import ChildServer, free_port
 from serve.server import ServeConfig, plan_engine, saved_dtype
@@ -36,19 +40,29 @@ def test_bad_combinations_say_how_to_fix_them(kwargs, message):
         ServeConfig(**kwargs)
 
 
-def test_merged_serves_the_adapter_folded_into_the_base(tiny_llama_path, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def tiny_lora(tiny_llama_path, tmp_path_factory) -> Path:
+    """A random (non-zero) LoRA adapter of the tiny Llama, which passes for a trained judge."""
     import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    monkeypatch.setenv("JUDGEFORGE_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_path),
                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    path = tmp_path / "judge"
+    path = tmp_path_factory.mktemp("lora") / "judge"
     lora.save_pretrained(path)
     judge_adapter(path)
-    config = ServeConfig(base=str(tiny_llama_path), adapters={"judge": str(path)}, merged=True)
+    return path
+
+
+def test_merged_serves_the_adapter_folded_into_the_base(tiny_lora, tiny_llama_path, tmp_path, monkeypatch):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("JUDGEFORGE_CACHE", str(tmp_path / "cache"))
+    config = ServeConfig(base=str(tiny_llama_path), adapters={"judge": str(tiny_lora)}, merged=True)
 
     engine_config, judges = plan_engine(config)
     assert (engine_config.served_name, engine_config.adapters) == ("judge", {})
@@ -56,11 +70,36 @@ def test_merged_serves_the_adapter_folded_into_the_base(tiny_llama_path, tmp_pat
     ids = torch.tensor([[1, 5, 9, 200, 7]])
     with torch.no_grad():
         merged = AutoModelForCausalLM.from_pretrained(engine_config.base)(ids).logits
-        unmerged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_path), path)(ids).logits
+        unmerged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_path), tiny_lora)(ids).logits
     assert torch.allclose(merged, unmerged, atol=1e-4)
     made = (Path(engine_config.base) / "config.json").stat().st_mtime_ns
     again, _ = plan_engine(config)  # cached: the same folder, not merged again
     assert again.base == engine_config.base and (Path(again.base) / "config.json").stat().st_mtime_ns == made
+
+
+def test_the_serving_process_merges_without_importing_torch(tiny_lora, tiny_llama_path, tmp_path):
+    """The merge runs in a spawned child (`judge.backends.models.merge_in_child_process`): the process
+    that goes on to serve gets the merged folder and has never imported torch."""
+    script = ("import sys; from serve.server import merged_model; "
+              f"out = merged_model({str(tiny_llama_path)!r}, {str(tiny_lora)!r}); "
+              "print(out, sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JUDGEFORGE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    folder, torch_modules = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert Path(folder).parent == tmp_path / "cache" / "merged" and (Path(folder) / "config.json").exists()
+    assert torch_modules == "[]"
+
+
+def test_an_adapter_that_cannot_be_merged_is_refused_with_the_child_s_reason(tiny_lora, tiny_llama_path, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setenv("JUDGEFORGE_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_lora, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(JudgeforgeError, match=f"merging {re.escape(str(broken))} into .* failed: "):
+        plan_engine(ServeConfig(base=str(tiny_llama_path), adapters={"judge": str(broken)}, merged=True))
+    assert not any((tmp_path / "cache").rglob("config.json"))  # nothing half-merged is left to be served
 
 
 def test_upstream_mode_fronts_a_running_server(tmp_path):
