@@ -43,7 +43,7 @@ CHECK = 8  # items sent through both routes to check that they reward alike
 def judge_api(engine: EngineProcess, model: str, log: Path, max_tokens: int) -> tuple[ChildServer, str]:
     """`judgeforge serve --upstream ENGINE` in its own process (access log off)."""
     port = free_port()
-    command = [sys.executable, "-m", "judge.cli", "serve", "--upstream", engine.url, "--base", model,
+    command = [sys.executable, "-m", "judge.cli", "serve", "--upstream", engine.url, "--model", model,
                "--upstream-api-key", engine.api_key, "--port", str(port), "--max-tokens", str(max_tokens)]
     server = ChildServer(command, f"http://127.0.0.1:{port}/health", log_path=log, startup_timeout=120,
                          env={"JUDGEFORGE_LOG_LEVEL": "warning"}, name="the judge API")

@@ -203,7 +203,7 @@ def main() -> None:
 
         from serve.engine import ChildServer
 
-        command = [sys.executable, "-m", "judge.cli", "serve", "--base", args.model, "--port", str(args.port),
+        command = [sys.executable, "-m", "judge.cli", "serve", "--model", args.model, "--port", str(args.port),
                    "--max-model-len", "4096"]
         with ChildServer(command, f"http://127.0.0.1:{args.port}/health", log_path=workdir / "serve.log",
                          name="judgeforge serve"):

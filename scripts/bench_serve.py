@@ -52,7 +52,7 @@ def judge_api(engine: EngineProcess, model: str, log: Path) -> tuple[ChildServer
     """`judgeforge serve --upstream ENGINE` (its own process, as users run it; access log off)."""
     port = free_port()
     # The engine's key given explicitly: OPENAI_API_KEY is not forwarded by a judge API without a key.
-    command = [sys.executable, "-m", "judge.cli", "serve", "--upstream", engine.url, "--base", model,
+    command = [sys.executable, "-m", "judge.cli", "serve", "--upstream", engine.url, "--model", model,
                "--upstream-api-key", engine.api_key, "--port", str(port), "--max-batch", "64"]
     server = ChildServer(command, f"http://127.0.0.1:{port}/health", log_path=log, startup_timeout=120,
                          env={"JUDGEFORGE_LOG_LEVEL": "warning"}, name="the judge API")

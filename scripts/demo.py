@@ -186,7 +186,7 @@ def main() -> int:
     return 0
 
 
-FAST_START = "--vllm-arg=-O0"  # no torch.compile warm-up: ~40 s instead of ~100 s to start on CPU, ~6% slower
+FAST_START = "--engine-arg=-O0"  # no torch.compile warm-up: ~40 s instead of ~100 s to start on CPU, ~6% slower
 # No dtype is passed: every engine and the merge follow --dtype auto (judge/backends/dtype.py), bf16 only on CPUs
 # that compute it natively (AVX512-BF16/AMX), float32 on AVX2-only ones where bf16 is 2.3x slower.
 MIN_TRAIN_ROWS = 64
@@ -203,7 +203,7 @@ def pipeline(run: Path, args) -> str:
     def base_server() -> str:
         """vLLM serving the base SmolLM2 (judgeforge serve forwards /v1 to it): the stand-in teacher,
         and the base judge of the comparison."""
-        return start_server("--base", MODEL, "--max-model-len", "4096", FAST_START, port=18761,
+        return start_server("--model", MODEL, "--max-model-len", "4096", FAST_START, port=18761,
                             log=run / "base-server.log") + "/v1"
 
     def score_http(url: str, model: str, items: Path, name: str, out: str, mode: str = "verdict"):
@@ -230,7 +230,7 @@ def pipeline(run: Path, args) -> str:
     stop_servers()
 
     say("2. filter: drop swap-inconsistent verdicts, report the teacher's position bias")
-    stage(run, "filter", lambda: judgeforge("filter", "--verdicts", run / "distill" / "verdicts.jsonl",
+    stage(run, "filter", lambda: judgeforge("filter", "--input", run / "distill" / "verdicts.jsonl",
                                             "--out", run / "data", "--val-fraction", "0.1"))
 
     say("3. train: LoRA on SmolLM2-135M with the smoke config (configs/train/smoke-cpu.yaml)")
@@ -251,14 +251,14 @@ def pipeline(run: Path, args) -> str:
     stage(run, "train", lambda: judgeforge(
         "train", "--config", "configs/train/smoke-cpu.yaml", "--set", f"output_dir={run / 'train'}",
         "--set", f"base_model={MODEL}", *[a for d in data for a in ("--set", d)]))
-    stage(run, "merge", lambda: judgeforge("merge", "--base", MODEL, "--adapter", adapter, "--out", run / "merged"))
+    stage(run, "merge", lambda: judgeforge("merge", "--model", MODEL, "--adapter", adapter, "--out", run / "merged"))
 
     say("4. serve: the trained judge behind the judge API (merged: runtime LoRA is 10-20x slower on CPU)")
     say("5. score: held-out pairs through the server" + (", and offline with vLLM" if args.offline else ""))
 
     @functools.cache
     def judge_server() -> str:
-        return start_server("--base", run / "merged", "--template", TEMPLATE, "--max-model-len", "4096",
+        return start_server("--model", run / "merged", "--template", TEMPLATE, "--max-model-len", "4096",
                             FAST_START, port=18762, log=run / "judge-server.log") + "/v1"
 
     def show_judge_api():

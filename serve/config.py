@@ -13,10 +13,10 @@ from judge.core.errors import ConfigError
 
 @dataclass
 class ServeConfig:
-    base: str | None = option(None, help="base model folder or hub id (with --upstream: the served model to judge with)")
+    base: str | None = option(None, flag="--model", aliases=("--base",), metavar="MODEL", help="base model folder or hub id (with --upstream: the served model to judge with)")
     adapters: dict[str, str] = option(default_factory=dict, help=(
         "LoRA name -> adapter folder, each served as a judge; its judgeforge.json gives the template"))
-    merged: bool = option(False, help="merge the one --adapter into --base and serve that (fast on CPU, where "
+    merged: bool = option(False, help="merge the one --adapter into --model and serve that (fast on CPU, where "
                                       "runtime LoRA is slow)")
     template: str | None = option(None, help="template for the base model (default: judgelm pairwise, "
                                              "prometheus-absolute pointwise)")
@@ -31,12 +31,13 @@ class ServeConfig:
                                             "(default: JUDGEFORGE_API_KEY)")
     dtype: str = option("auto", choices=DTYPES, help=(
         "vLLM: the model's dtype; auto: bfloat16 where the device computes it natively (CUDA compute capability "
-        "8.0+, CPUs with avx512_bf16/amx_bf16), else float32 (a --vllm-arg=--dtype=X wins)"))
+        "8.0+, CPUs with avx512_bf16/amx_bf16), else float32 (an --engine-arg dtype=X wins)"))
     tensor_parallel_size: int | None = option(None, help="vLLM: GPUs per model")
     max_model_len: int | None = option(None, help="vLLM: context length (also the input length limit)")
     gpu_memory_utilization: float | None = option(None, help="vLLM: share of GPU memory to use")
     vllm_args: list[str] = option(default_factory=list, help="extra `vllm serve` arguments, one per item")
-    timeout: float = option(600.0, help="seconds per judge request before 504")
+    timeout: float = option(600.0, help="seconds per judge request before 504; 600, as score's: the engine may queue a "
+                                            "request behind whole batches")
     max_batch: int = option(64, help="items per /v1/judge/batch request")
     max_tokens: int = option(512, help="full-mode reply budget when a request sets none")
     startup_timeout: float = option(900.0, help="seconds to wait for vLLM to become healthy")
@@ -55,12 +56,12 @@ class ServeConfig:
 
     def __post_init__(self):
         if not self.base and not self.upstream:
-            raise ConfigError("--base is required unless --upstream names a running server")
+            raise ConfigError("--model is required unless --upstream names a running server")
         if self.merged and (len(self.adapters) != 1 or self.upstream):
-            raise ConfigError("--merged serves exactly one --adapter merged into --base; it starts its own engine "
+            raise ConfigError("--merged serves exactly one --adapter merged into --model; it starts its own engine "
                               "(drop --upstream)")
         if self.upstream and (self.vllm_args or self.tensor_parallel_size or self.gpu_memory_utilization):
-            raise ConfigError("--vllm-arg, --tensor-parallel-size and --gpu-memory-utilization configure the engine "
+            raise ConfigError("--engine-arg, --tensor-parallel-size and --gpu-memory-utilization configure the engine "
                               "judgeforge starts; with --upstream there is none")
         if self.max_batch < 1 or self.timeout <= 0:
             raise ConfigError("--max-batch must be at least 1 and --timeout positive")

@@ -90,7 +90,7 @@ def load_judge(base: str | os.PathLike, adapter: str | os.PathLike | None = None
 class MergeConfig:
     """`judgeforge merge`'s settings (the CLI's flags are generated from these fields)."""
 
-    base: str = option(help="base model folder")
+    base: str = option(flag="--model", aliases=("--base",), metavar="MODEL", help="base model folder")
     adapter: str = option(help="adapter folder written by `judgeforge train`")
     out: str = option(help="output folder")
     dtype: str = option("auto", choices=DTYPES, help=(

@@ -183,7 +183,7 @@ class CalibrateConfig:
     out: str = option(help="cascade JSON to write (the plot goes beside it as .png)")
     risk: float = option(0.1, help="allowed probability that the guarantee fails")
     gold_format: str = option("jsonl", choices=GOLD_FORMATS, help="read --gold through an importer")
-    no_plot: bool = option(False, help="write no plot")
+    no_plot: bool = option(False, flag="--no-plots", aliases=("--no-plot",), help="write no plot")
 
 
 def calibrate(pred: str, gold: str, *, target: float, risk: float, out: str, gold_format: str = "jsonl",

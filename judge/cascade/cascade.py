@@ -52,7 +52,7 @@ class CascadeConfig:
     teacher_base_url: str | None = option(None, help="--cascade: the teacher's endpoint (default OPENAI_BASE_URL, "
                                                      "else OpenAI)")
     teacher_template: str | None = option(None, help="--cascade: the teacher's template (default: the local judge's)")
-    teacher_concurrency: int = option(8, help="--cascade: requests to the teacher in flight")
+    teacher_concurrency: int = option(8, help="--cascade: requests to the teacher in flight (8, as distill's)")
     prices: str | None = option(None, help="--cascade: price table YAML (default configs/prices.yaml)")
 
 

@@ -10,7 +10,7 @@ How a verb uses it:
         from judge.scoring.score import ScoreConfig, score
 
         # defaults < --config YAML < flags < the keyword values (None = not given)
-        config = config_from(ScoreConfig, args, extra=parse_engine_args(args.engine_arg))
+        config = config_from(ScoreConfig, args, extra=engine_kwargs(args.engine_arg))
         ...
 
     def register(verbs) -> None:
@@ -23,10 +23,12 @@ How a verb uses it:
 
 A field's flag is `--field-name` (or its `flag=`), with `type` from the annotation, the field's
 `choices`, and its help ending in the default. bool: `store_true` when the default is False, else
-`--x/--no-x`; list: `nargs="+"`; `metavar`, `action`, `nargs` and `positional=True` pass through
-`option(...)`. Flags default to "not given" (argparse.SUPPRESS), so the dataclass default is the
-only one, and a required field may come from the YAML instead ("missing --input (or `input:` in
-FILE)" when it comes from neither). A YAML key is a field name (`max_tokens: 64`), checked against
+`--x/--no-x`; list: `nargs="+"`; `metavar`, `action`, `nargs` and `positional=True` (which also
+takes `--field-name`) pass through `option(...)`; `aliases` are older spellings, accepted and hidden
+(one name per idea across verbs: --input, --model, --engine-arg, --no-plots). Flags default to
+"not given" (argparse.SUPPRESS), so the dataclass default is the only one, and a required field
+may come from the YAML instead ("missing --input (or `input:` in FILE)" when it comes from neither).
+A YAML key is a field name (`max_tokens: 64`) or its flag's name (`teacher_model:`), checked against
 every config class of the verb: an unknown key exits 2 naming the file, the key and the valid keys.
 """
 
@@ -118,8 +120,13 @@ def _add_flag(parser, f: dataclasses.Field, hint, *, mark_required: bool) -> Non
         raise TypeError(f"{f.name}: no flag for a {hint} field; skip it and parse a flag of the verb's own")
     if meta.get("positional"):
         parser.add_argument(f.name, nargs="?", **kwargs)  # "?": the YAML may give it
+        # the same value as a flag, named as every other verb names its input
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
+                            **{**kwargs, "help": f"the same as {kwargs.get('metavar') or f.name.upper()}"})
     else:
         parser.add_argument(flag_name(f), dest=f.name, **kwargs)
+    if meta.get("aliases"):  # older spellings: accepted, not shown
+        parser.add_argument(*meta["aliases"], dest=f.name, **{**kwargs, "help": argparse.SUPPRESS})
 
 
 def _help(text: str, default, base, mark_required: bool) -> str:

@@ -9,7 +9,9 @@ def cmd_score(args) -> int:
     from judge.cascade.cascade import CascadeConfig
     from judge.scoring.score import ScoreConfig, score
 
-    config = config_from(ScoreConfig, args, extra=parse_engine_args(args.engine_arg) if args.engine_arg else None)
+    from judge.cli.engine_args import engine_kwargs
+
+    config = config_from(ScoreConfig, args, extra=engine_kwargs(args.engine_arg) if args.engine_arg else None)
     if config_values(CascadeConfig, args):  # the local judge, its unsure items to the teacher (judge.cascade.cascade)
         from judge.cli.calibrate import score_with_cascade
 
@@ -18,22 +20,6 @@ def cmd_score(args) -> int:
     print(f"wrote {counts['verdicts']} verdicts to {config.out} ({counts['judged_now']} judged now, "
           f"{counts['resumed']} resumed, {counts['parse_failures']} unparsed)")
     return 0
-
-
-def parse_engine_args(pairs: list[str]) -> dict:
-    """`KEY=VALUE` pairs for the backend's constructor (vllm.LLM / HFBackend), values read as YAML
-    (`compilation_config=0`, `enforce_eager=true`, `dtype=bfloat16`)."""
-    import yaml
-
-    from judge.core.errors import ConfigError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--engine-arg takes KEY=VALUE, got {pair!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return out
 
 
 def register(verbs) -> None:
@@ -51,6 +37,6 @@ def register(verbs) -> None:
                                                  "(--cascade and --teacher-model go together)")
     p.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
                    help="passed to the backend's constructor: vllm.LLM (e.g. compilation_config=0, "
-                        "gpu_memory_utilization=0.8) or HFBackend (e.g. dtype=bfloat16, batch_size=16); repeatable; "
-                        "in --config: `extra: {KEY: VALUE}`")
+                        "gpu_memory_utilization=0.8, or vLLM's flag spelling --engine-arg=--enforce-eager) or "
+                        "HFBackend (e.g. batch_size=16); repeatable; in --config: `extra: {KEY: VALUE}`")
     p.set_defaults(func=cmd_score)

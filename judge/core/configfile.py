@@ -25,10 +25,12 @@ _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "o
 
 
 def option(default=dataclasses.MISSING, *, help: str, choices=None, flag: str | None = None,
-           default_factory=dataclasses.MISSING, **cli):
+           aliases: tuple[str, ...] = (), default_factory=dataclasses.MISSING, **cli):
     """A config field with its help text and choices (`flag`: its command-line name when not
-    `--field-name`; `cli`: extra argparse settings such as `metavar`, `action` or `nargs`)."""
-    metadata = {"help": help, "choices": list(choices) if choices else None, "flag": flag, **cli}
+    `--field-name`; `aliases`: older spellings of the flag, still accepted, hidden from --help;
+    `cli`: extra argparse settings such as `metavar`, `action` or `nargs`)."""
+    metadata = {"help": help, "choices": list(choices) if choices else None, "flag": flag, "aliases": tuple(aliases),
+                **cli}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -88,13 +90,28 @@ def load_yaml_config(path: str | Path, *classes) -> dict:
     return values
 
 
+def key_spellings(*classes) -> dict[str, str]:
+    """{YAML key: field name} for the keys that are not field names: a field's flag and its aliases
+    with '_' for '-' (`teacher_model:` for the field `model` of `--teacher-model`)."""
+    out = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            for flag in (f.metadata.get("flag"), *f.metadata.get("aliases", ())):
+                if flag and flag.startswith("--") and flag[2:].replace("-", "_") != f.name:
+                    out[flag[2:].replace("-", "_")] = f.name
+    return out
+
+
 def flatten(data: dict, source: str, *classes, prefix: str = "") -> dict:
-    """{field: value} from a mapping whose nested sections join their keys with "_"."""
+    """{field: value} from a mapping whose nested sections join their keys with "_"; a key may also be
+    the field's flag name (or an older spelling of it), with '_' for '-'."""
     hints = {name: hint for cls in classes for name, hint in typing.get_type_hints(cls).items()}
     keys = valid_keys(*classes)
+    spellings = key_spellings(*classes)
     out = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
+        name = name if name in keys else spellings.get(name, name)
         if name in keys:
             out[name] = coerce(name, value, hints[name], source)
         elif isinstance(value, dict):

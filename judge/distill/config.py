@@ -26,12 +26,15 @@ class TeacherConfig:
                                   help="OpenAI-compatible endpoint ending in /v1 (default: OPENAI_BASE_URL or OpenAI)")
     api_key: str | None = option(None, help="the endpoint's key (default: OPENAI_API_KEY; no flag: keys stay off "
                                             "command lines)")
-    concurrency: int = option(8, help="requests in flight at once (a request keeps its slot while it backs off)")
-    timeout: float = option(120.0, help="seconds per request attempt")
+    concurrency: int = option(8, help="requests in flight at once (a request keeps its slot while it backs off); 8, within a hosted "
+                                        "teacher's usual rate limits (score's 16 is for a local server)")
+    timeout: float = option(120.0, help="seconds per request attempt; 120, as a hosted teacher answers in seconds and a "
+                                            "stalled request is better retried (score's 600 waits behind a local queue)")
     max_retries: int = option(RetryPolicy.max_retries, help="retries per request on 429/5xx/timeouts")
     temperature: float = option(0.0, help="sampling temperature")
     seed: int | None = option(0, help="sampling seed (sample k uses seed + k)")
-    max_tokens: int = option(1024, help="reply length limit")
+    max_tokens: int = option(1024, help="reply length limit; 1024, since the teacher's explanation becomes the training "
+                                         "target (score and serve default to 512 for a judge's reply)")
     regex: str | None = option(None, help="constrain replies with vLLM structured outputs (vLLM-served teachers "
                                           "only; --verdict-only sets the template's verdict regex)")
     backoff: float = option(RetryPolicy.backoff, help="first retry waits 0.5-1x this many seconds, doubling per retry")
@@ -88,7 +91,8 @@ class DistillConfig:
     teacher: TeacherConfig = option(help="the teacher endpoint (its own flags)")
     out: str = option(help="output folder")
     mode: str | None = option(None, choices=MODES, help="must match the template's mode (default: the template's)")
-    swap: bool = option(True, help="pairwise: judge both answer orders")
+    swap: bool = option(True, help="pairwise: judge both answer orders; on here because filter drops the verdicts that "
+                                     "flip when the answers are swapped (score's default is off)")
     samples: int = option(1, help="ask K times per item and order (use with --temperature > 0)")
     max_cost: float | None = option(None, help="USD budget for the whole job, cached replies included; stops "
                                                "cleanly before exceeding it")

@@ -42,14 +42,15 @@ OUTPUTS = ("train.jsonl", "val.jsonl", "dropped.jsonl", "filter_stats.json", "ma
 
 @dataclass
 class FilterConfig:
-    verdicts: str = option(help="DIR/verdicts.jsonl from distill (items.jsonl is read beside it)")
+    verdicts: str = option(flag="--input", aliases=("--verdicts",), metavar="VERDICTS",
+                           help="DIR/verdicts.jsonl from distill (items.jsonl is read beside it)")
     out: str = option(help="output folder (not the distill folder: both write manifest.json)")
     val_fraction: float = option(0.1, help="share of questions held out")
     max_spread: float | None = option(None, help="pointwise with --samples: drop items whose scores spread more")
     export: str | None = option(None, choices=EXPORTS, help="also write train_openai.jsonl/val_openai.jsonl "
                                                             "({\"messages\": [...]}) for hosted fine-tuning")
     seed: int = option(0, help="seed of the train/val split")
-    items: str | None = option(None, help="the judged items (default: items.jsonl beside --verdicts)")
+    items: str | None = option(None, help="the judged items (default: items.jsonl beside --input)")
     swap: bool | None = option(None, help=(
         "pairwise: whether every item was meant to be judged in both orders (an item judged in one is then dropped "
         "as 'one order only'); default: what distill's manifest.json beside the verdicts says; needed for "

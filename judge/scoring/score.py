@@ -46,7 +46,9 @@ class ScoreConfig:
     model: str = option(help="model path (vllm/hf) or served model name (openai)")
     adapter: str | None = option(None, help="LoRA adapter folder (its judgeforge.json gives the template)")
     template: str | None = option(None, help="template name (default: the adapter's, else judgelm / prometheus-absolute)")
-    swap: bool = option(False, help="judge both answer orders (pairwise)")
+    swap: bool = option(False, help="judge both answer orders (pairwise): twice the calls, and consistency and position bias "
+                                      "in eval; off here as scoring is often done once per item (distill's default is on, "
+                                      "for filter)")
     mode: str = option("full", choices=MODES, help="full: free text, parsed; verdict: structured output, always "
                                                    "parses; logprob: verdict-token probabilities / expected score")
     max_tokens: int = option(512, help="generation budget in full mode")
@@ -54,8 +56,10 @@ class ScoreConfig:
     name: str | None = option(None, help="judge name recorded in the verdicts (default: adapter or model folder name)")
     base_url: str | None = option(None, help="openai backend: the endpoint (default OPENAI_BASE_URL)")
     api_key: str | None = option(None, help="openai backend: the key (default OPENAI_API_KEY)")
-    concurrency: int = option(16, help="openai backend: requests in flight")
-    timeout: float = option(600.0, help="openai backend: seconds per attempt")
+    concurrency: int = option(16, help="openai backend: requests in flight; 16 keeps a local vLLM server's batches full "
+                                          "(distill's 8 is for a hosted teacher's rate limits)")
+    timeout: float = option(600.0, help="openai backend: seconds per attempt; 600, as a local server may queue the "
+                                              "request behind whole batches (distill's 120 is for a hosted teacher)")
     max_retries: int = option(6, help="openai backend: retries per request on 429 (after Retry-After), 5xx, timeouts "
                                       "and dropped connections; then the run stops (exit 1), keeping what was judged")
     dtype: str = option("auto", choices=DTYPES, help=(

@@ -81,7 +81,7 @@ def test_sigkill_and_rerun_under_faults_lose_nothing_and_pay_once(tmp_path):
     assert all(v.raw == "I cannot decide between them." and v.winner is None for v in verdicts if not v.parse_ok)
 
     data = tmp_path / "data"
-    result = subprocess.run([sys.executable, "-m", "judge.cli", "filter", "--verdicts", str(out / "verdicts.jsonl"),
+    result = subprocess.run([sys.executable, "-m", "judge.cli", "filter", "--input", str(out / "verdicts.jsonl"),
                              "--out", str(data)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     kept = [json.loads(line) for name in ("train.jsonl", "val.jsonl") for line in (data / name).read_text().splitlines()]

@@ -77,10 +77,10 @@ def logs(tmp_path_factory) -> Path:
 def server(smollm2_path, adapter, logs):
     """`judgeforge serve` in a subprocess (vLLM with the adapter loaded serves base and adapter)."""
     port = free_port()
-    command = [sys.executable, "-m", "judge.cli", "serve", "--base", str(smollm2_path), "--adapter",
+    command = [sys.executable, "-m", "judge.cli", "serve", "--model", str(smollm2_path), "--adapter",
                f"{ADAPTER}={adapter}", "--port", str(port), "--api-key", KEY, "--max-model-len", "4096",
                "--max-batch", "32", "--engine-log", str(logs / "engine.log"),
-               "--vllm-arg=--dtype=float32"]  # float32 in both engines compared below (vLLM, transformers): closest numerics
+               "--engine-arg", "dtype=float32"]  # float32 in both engines compared below (vLLM, transformers): closest numerics
     # Out of the box: no KV cache size in the environment (the Makefile exports one for the other
     # tests), so judgeforge must choose one that vLLM's CPU memory check accepts.
     env = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": None}

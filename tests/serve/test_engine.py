@@ -216,7 +216,7 @@ SERVE_FAKE = textwrap.dedent("""
     import serve.engine
     serve.engine.engine_command = lambda config, port: [sys.executable, sys.argv[1], str(port), sys.argv[2]]
     from judge.cli import main
-    sys.exit(main(["serve", "--base", "m", "--port", sys.argv[3], "--engine-log", sys.argv[4], "--startup-timeout", "60"]))
+    sys.exit(main(["serve", "--model", "m", "--port", sys.argv[3], "--engine-log", sys.argv[4], "--startup-timeout", "60"]))
 """)
 
 

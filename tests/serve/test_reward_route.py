@@ -121,7 +121,7 @@ def test_auth_and_size_bounds(engine):
 def test_reward_flags_reach_the_config():
     from judge.cli.serve import serve_config
 
-    args = build_parser().parse_args(["serve", "--base", "m", "--reward-mode", "full", "--reward-kind", "pairwise",
+    args = build_parser().parse_args(["serve", "--model", "m", "--reward-mode", "full", "--reward-kind", "pairwise",
                                       "--reward-judge", "mine", "--reward-template", "pandalm",
                                       "--reward-unparsed", "0"])
     config = serve_config(args)

@@ -30,7 +30,7 @@ def test_plan_names_judges_and_templates(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({}, "--base is required"),
+    ({}, "--model is required"),
     ({"base": "m", "merged": True}, "exactly one --adapter"),
     ({"upstream": "http://x", "vllm_args": ["--enforce-eager"]}, "with --upstream"),
     ({"base": "m", "max_batch": 0}, "--max-batch"),
@@ -124,7 +124,7 @@ def test_the_judge_api_never_imports_torch(tmp_path, smollm2_path):
     with FakeOpenAI(models=(model,)) as upstream:
         port = free_port()
         command = [sys.executable, "-X", "importtime", "-m", "judge.cli", "serve", "--upstream", upstream.base_url,
-                   "--base", model, "--max-model-len", "2048", "--port", str(port)]
+                   "--model", model, "--max-model-len", "2048", "--port", str(port)]
         log = tmp_path / "log"
         with ChildServer(command, f"http://127.0.0.1:{port}/health", log_path=log, startup_timeout=60):
             with JudgeClient(f"http://127.0.0.1:{port}") as judge:

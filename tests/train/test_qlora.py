@@ -120,7 +120,7 @@ def test_merge_folds_the_qlora_adapter_into_the_full_precision_base(qlora, smoll
     from transformers import AutoModelForCausalLM
 
     adapter, merged = Path(qlora[0].output_dir) / "adapter", tmp_path / "merged"
-    assert main(["merge", "--base", str(smollm2_path), "--adapter", str(adapter), "--out", str(merged),
+    assert main(["merge", "--model", str(smollm2_path), "--adapter", str(adapter), "--out", str(merged),
                  "--dtype", "float32"]) == 0  # float32: the comparison is exact to float error only there
     assert "QLoRA adapter (trained on a 4bit base): merging it into the full-precision base" in capsys.readouterr().out
     ids = torch.tensor([list(range(1000, 1048))])

@@ -89,7 +89,7 @@ def test_merged_model_gives_the_adapter_logits(trained, tiny_llama_path, tmp_pat
 
     _, config, _ = trained
     adapter, merged = f"{config.output_dir}/adapter", tmp_path / "merged"
-    assert main(["merge", "--base", str(tiny_llama_path), "--adapter", adapter, "--out", str(merged),
+    assert main(["merge", "--model", str(tiny_llama_path), "--adapter", adapter, "--out", str(merged),
                  "--dtype", "float32"]) == 0  # float32: exact to float error (auto may pick bfloat16)
     ids = torch.tensor([list(range(100, 140))])
     with torch.no_grad():

@@ -106,7 +106,7 @@ def _items_argv(verb: str, path: str, tmp_path) -> list[str]:
                             "--teacher-model", "m", "--out", out, "--dry-run"],
         "score": ["score", "--input", path, "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
                   "--template", "judgelm", "--out", out + ".jsonl"],
-        "filter": ["filter", "--verdicts", str(tmp_path / "v.jsonl"), "--items", path, "--out", out],
+        "filter": ["filter", "--input", str(tmp_path / "v.jsonl"), "--items", path, "--out", out],
         "data pair": ["data", "pair", "--answers", path, path + ".other", "--out", out + ".jsonl"],
     }[verb]
 

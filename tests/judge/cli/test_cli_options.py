@@ -2,6 +2,7 @@
 documented flags of every converted verb, help on each, defaults from the dataclass alone,
 dataclass defaults < YAML < flags, and bad YAML refused with exit 2 naming the file and the key."""
 
+import argparse
 import dataclasses
 import json
 
@@ -20,21 +21,24 @@ FLAGS = {
         "--load-in-4bit",
         "--ray-address", "--cascade", "--teacher-model", "--teacher-base-url", "--teacher-template",
         "--teacher-concurrency", "--prices"},
-    ("filter",): {"--verdicts", "--out", "--val-fraction", "--max-spread", "--export", "--seed", "--items", "--swap",
+    ("filter",): {"--input", "--out", "--val-fraction", "--max-spread", "--export", "--seed", "--items", "--swap",
                   "--no-swap"},
-    ("calibrate",): {"--pred", "--gold", "--gold-format", "--target-agreement", "--risk", "--out", "--no-plot"},
-    ("data", "convert"): {"--from", "--out", "--field", "--label", "--seed"},
+    ("calibrate",): {"--pred", "--gold", "--gold-format", "--target-agreement", "--risk", "--out", "--no-plots"},
+    ("data", "convert"): {"--from", "--input", "--out", "--field", "--label", "--seed"},
     ("data", "pair"): {"--answers", "--out", "--per-question", "--seed"},
     ("data", "export"): {"--to", "--input", "--items", "--format", "--out"},
-    ("merge",): {"--base", "--adapter", "--out", "--dtype"},
+    ("merge",): {"--model", "--adapter", "--out", "--dtype"},
     ("serve",): {
-        "--base", "--adapter", "--merged", "--template", "--upstream", "--upstream-api-key", "--host", "--port",
-        "--api-key", "--dtype", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--vllm-arg",
+        "--model", "--adapter", "--merged", "--template", "--upstream", "--upstream-api-key", "--host", "--port",
+        "--api-key", "--dtype", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--engine-arg",
         "--timeout", "--max-batch", "--max-tokens", "--max-body-mb", "--max-in-flight", "--body-timeout",
         "--startup-timeout", "--engine-log", "--reward-mode", "--reward-kind", "--reward-judge", "--reward-template",
         "--reward-unparsed"},
 }
 FLAGS = {verb: flags | {"-h", "--help", "--config"} for verb, flags in FLAGS.items()}
+# older spellings, still accepted and hidden from --help: one name per idea across verbs
+ALIASES = {("filter",): {"--verdicts": "--input"}, ("calibrate",): {"--no-plot": "--no-plots"},
+           ("merge",): {"--base": "--model"}, ("serve",): {"--base": "--model", "--vllm-arg": "--engine-arg"}}
 
 
 def subparser(verb: tuple[str, ...]):
@@ -47,8 +51,48 @@ def subparser(verb: tuple[str, ...]):
 @pytest.mark.parametrize("verb", list(FLAGS), ids=" ".join)
 def test_generated_flags_are_the_documented_ones_each_with_help(verb):
     actions = subparser(verb)._actions
-    assert {option for a in actions for option in a.option_strings} == FLAGS[verb]
+    shown = [a for a in actions if a.help != argparse.SUPPRESS]
+    assert {option for a in shown for option in a.option_strings} == FLAGS[verb]
     assert all(a.help for a in actions), [a.dest for a in actions if not a.help]
+    hidden = {option: a.dest for a in actions if a.help == argparse.SUPPRESS for option in a.option_strings}
+    canonical = {option: a.dest for a in shown for option in a.option_strings}
+    assert {old: canonical[new] for old, new in ALIASES.get(verb, {}).items()} == hidden  # same setting, old name
+
+
+@pytest.mark.parametrize("old,new", [
+    (["filter", "--verdicts", "v.jsonl", "--out", "o"], ["filter", "--input", "v.jsonl", "--out", "o"]),
+    (["merge", "--base", "m", "--adapter", "a", "--out", "o"], ["merge", "--model", "m", "--adapter", "a", "--out", "o"]),
+    (["calibrate", "--pred", "p", "--gold", "g", "--target-agreement", "0.9", "--out", "o", "--no-plot"],
+     ["calibrate", "--pred", "p", "--gold", "g", "--target-agreement", "0.9", "--out", "o", "--no-plots"]),
+    (["serve", "--base", "m", "--vllm-arg=--enforce-eager", "--vllm-arg", "--max-num-seqs 4"],
+     ["serve", "--model", "m", "--engine-arg", "enforce_eager=true", "--engine-arg", "max_num_seqs=4"]),
+    (["data", "convert", "IN", "--from", "pandalm", "--out", "o"], ["data", "convert", "--input", "IN", "--from", "pandalm",
+                                                                     "--out", "o"]),
+], ids=["filter", "merge", "calibrate", "serve", "data convert"])
+def test_an_older_spelling_builds_the_same_config(old, new):
+    def config(argv):
+        args = build_parser().parse_args(argv)
+        if argv[0] == "serve":
+            from judge.cli.serve import serve_config
+
+            return serve_config(args)
+        (cls,) = args.config_fields
+        return config_from(cls, args)
+
+    assert config(old) == config(new)
+
+
+def test_a_yaml_key_may_be_the_flag_s_name(tmp_path):
+    """`model:` for serve's field `base` (its flag is --model), `base:` as before, `teacher_model:` for distill's."""
+    from judge.cli.serve import serve_config
+    from judge.distill.config import TeacherConfig
+
+    for key in ("model", "base"):
+        path = write_yaml(tmp_path, f"{key}: m\n")
+        assert serve_config(build_parser().parse_args(["serve", "--config", path])).base == "m"
+    path = write_yaml(tmp_path, "teacher_model: gpt-4o\n")
+    args = build_parser().parse_args(["distill", "--config", path, "--input", "i", "--template", "judgelm", "--out", "o"])
+    assert config_from(TeacherConfig, args).model == "gpt-4o"
 
 
 SCORE_REQUIRED = ["score", "--input", "i.jsonl", "--backend", "openai", "--model", "m", "--out", "o.jsonl"]

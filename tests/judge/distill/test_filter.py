@@ -94,7 +94,7 @@ def test_split_by_question_never_shares_a_question_and_is_deterministic(tmp_path
 
 def test_openai_export_rows_are_valid_chat_fine_tuning_rows(tmp_path):
     path, _ = pairwise_run(tmp_path, pairs())
-    assert main(["filter", "--verdicts", str(path), "--out", str(tmp_path / "data"), "--export", "openai"]) == 0
+    assert main(["filter", "--input", str(path), "--out", str(tmp_path / "data"), "--export", "openai"]) == 0
     exported = rows(tmp_path / "data" / "train_openai.jsonl") + rows(tmp_path / "data" / "val_openai.jsonl")
     assert len(exported) == 16
     for row in exported:
@@ -105,7 +105,7 @@ def test_openai_export_rows_are_valid_chat_fine_tuning_rows(tmp_path):
 
 def test_cli_prints_the_bias_report(tmp_path, capsys):
     path, _ = pairwise_run(tmp_path, pairs())
-    assert main(["filter", "--verdicts", str(path), "--out", str(tmp_path / "data")]) == 0
+    assert main(["filter", "--input", str(path), "--out", str(tmp_path / "data")]) == 0
     text = capsys.readouterr().out
     assert "8 of 16 items kept" in text and "teacher consistency 0.667, prefers first 0.333" in text
 
