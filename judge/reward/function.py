@@ -120,7 +120,8 @@ class JudgeReward:
 
 def served_template(base_url: str, api_key: str, model: str, mode: str) -> str | None:
     """The template `judgeforge serve` lists for `model` and `mode` at GET /v1/models (a trained judge's
-    own); None where the server lists none (vLLM, OpenAI). A server that cannot be reached raises."""
+    own); None where the server lists none (vLLM, OpenAI). A server that cannot be reached, or that
+    refuses the key, raises: falling back to the default template would hide it."""
     import httpx
 
     try:
@@ -129,6 +130,9 @@ def served_template(base_url: str, api_key: str, model: str, mode: str) -> str |
     except httpx.HTTPError as e:
         raise BackendError(f"cannot reach the judge at {base_url} to read its template ({e}); is it running? "
                            f"(template= skips this)") from None
+    if response.status_code in (401, 403):  # a wrong key would fail every reward call after this one
+        raise BackendError(f"the judge at {base_url} refused the key (HTTP {response.status_code}) when its "
+                           f"template was read: give api_key= (or set OPENAI_API_KEY)")
     try:
         entries = response.json().get("data", []) if response.status_code == 200 else []
     except (ValueError, AttributeError):  # not a model list: nothing to read a template from

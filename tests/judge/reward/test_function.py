@@ -8,12 +8,14 @@ import logging
 import socket
 
 import pytest
-from reward_judge import RewardJudge, grade_reply, marked, scores_reply
+from reward_replies import grade_reply, marked, scores_reply
 
 from judge.backends.base import BackendError, FakeBackend
 from judge.backends.retry import RetryPolicy
 from judge.core.errors import ConfigError
 from judge.reward import AsyncJudgeReward, JudgeReward
+from judge.testing.fake_openai import FakeOpenAI
+from judge.testing.logprob_judge import LogprobJudge
 
 # What the fake grader believes about each answer (the word after "###Response to evaluate:").
 GRADES = {"sure5": {"5": 1.0}, "half23": {"2": 0.5, "3": 0.5}, "four": {"4": 0.9, "1": 0.1}}
@@ -30,7 +32,7 @@ def prometheus(user: str, body: dict):
 
 @pytest.fixture
 def grader():
-    with RewardJudge(prometheus) as judge:
+    with LogprobJudge(reply=prometheus) as judge:
         yield judge
 
 
@@ -92,12 +94,21 @@ def test_a_judge_that_is_down_raises():
         JudgeReward("judge", base_url=url)
 
 
+def test_a_judge_that_refuses_the_key_raises_instead_of_using_the_default_template():
+    """A 401 on GET /v1/models is a wrong key, not "no templates listed": every reward call would
+    fail the same way, so the reward function refuses to start and says which key to give."""
+    with FakeOpenAI(models=("judge",), api_key="right") as server:
+        with pytest.raises(BackendError, match=r"refused the key \(HTTP 401\).*api_key="):
+            JudgeReward("judge", base_url=server.base_url, api_key="wrong")
+        assert JudgeReward("judge", base_url=server.base_url, api_key="right").template.name  # the default, listed none
+
+
 def test_the_template_a_judgeforge_server_lists_for_the_judge_is_used():
-    with RewardJudge(prometheus, templates={"pointwise": "rag-relevancy@1", "pairwise": "pandalm@1"}) as fake:
+    with LogprobJudge(reply=prometheus, templates={"pointwise": "rag-relevancy@1", "pairwise": "pandalm@1"}) as fake:
         assert reward(fake).template.key == "rag-relevancy@1"
         assert reward(fake, kind="group").template.key == "pandalm@1"
         assert reward(fake, template="prometheus-absolute").template.key == "prometheus-absolute@1"
-    with RewardJudge(prometheus) as fake:  # a server that lists no templates (vLLM): the defaults
+    with LogprobJudge(reply=prometheus) as fake:  # a server that lists no templates (vLLM): the defaults
         assert reward(fake).template.key == "prometheus-absolute@1"
 
 
@@ -110,7 +121,7 @@ def judgelm(user: str, body: dict):
 
 
 def test_pairwise_against_the_reference_is_p_win_plus_half_tie():
-    with RewardJudge(judgelm) as fake:
+    with LogprobJudge(reply=judgelm) as fake:
         judge = reward(fake, kind="pairwise")
         # coin vs a reference scoring 7: P(win) 0.5, P(tie) 0.5 -> 0.75; r9 vs r7 wins; r3 loses
         rewards = judge(prompts=["Q?"] * 3, completions=["coin", "r9", "r3"], reference=["r7"] * 3)
@@ -122,13 +133,13 @@ def test_pairwise_against_the_reference_is_p_win_plus_half_tie():
 
 def test_pairwise_swap_averages_both_orders():
     first_always = lambda user, body: scores_reply({"9": 1.0}, {"2": 1.0})  # noqa: E731 (a position-biased judge)
-    with RewardJudge(first_always) as fake:
+    with LogprobJudge(reply=first_always) as fake:
         assert reward(fake, kind="pairwise", swap=True)(prompts=["Q?"], completions=["x"], reference=["y"]) == [0.5]
         assert len(fake.bodies) == 2
 
 
 def test_group_rewards_are_win_rates_within_each_prompt():
-    with RewardJudge(judgelm) as fake:
+    with LogprobJudge(reply=judgelm) as fake:
         judge = reward(fake, kind="group", mode="full")
         rewards = judge(prompts=["A?", "A?", "B?", "A?", "B?"], completions=["r9", "r5", "r4", "r1", "r4"])
         assert rewards == [1.0, 0.5, 0.5, 0.0, 0.5]
@@ -168,7 +179,7 @@ def test_grpo_trainer_step_logs_the_judges_rewards(tiny_llama_path, tmp_path):
     config = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, max_steps=1, logging_steps=1,
                         per_device_train_batch_size=4, num_generations=2, max_completion_length=6,
                         report_to=[], save_strategy="no", seed=0, dataloader_num_workers=0)
-    with RewardJudge(grade_by_prompt) as fake:
+    with LogprobJudge(reply=grade_by_prompt) as fake:
         judge = AsyncJudgeReward("judge", base_url=fake.base_url, retry=RetryPolicy(max_retries=0))
         trainer = GRPOTrainer(model=str(tiny_llama_path), reward_funcs=[judge], args=config, train_dataset=dataset)
         trainer.train()
