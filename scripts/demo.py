@@ -294,13 +294,18 @@ def pipeline(run: Path, args) -> str:
     return closing_lines(run, real_teacher is not None, on_distilled)
 
 
+def rate(value) -> str:
+    """A share as the summary prints it (three decimals), "n/a" where the metrics hold none."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def closing_lines(run: Path, real_teacher: bool, on_distilled: bool) -> str:
     stats = json.loads((run / "data" / "filter_stats.json").read_text())
     teacher = stats.get("teacher") or {}
     lines = ["", "This is a plumbing demo: a 135M model on 2 CPU cores shows every stage working, not judge quality.",
              f"Teacher ({'your endpoint' if real_teacher else 'the base SmolLM2 standing in for GPT-4'}) on the distilled "
-             f"pairs: consistency {teacher.get('consistency')}, prefers the answer shown first "
-             f"{teacher.get('prefer_first_rate')}, second {teacher.get('prefer_second_rate')}; filter kept "
+             f"pairs: consistency {rate(teacher.get('consistency'))}, prefers the answer shown first "
+             f"{rate(teacher.get('prefer_first_rate'))}, second {rate(teacher.get('prefer_second_rate'))}; filter kept "
              f"{stats['kept_items']} of {stats['items']} pairs.",
              "", "The real run on a GPU (README 'Train'):",
              "  judgeforge train --config configs/train/judgelm-7b-lora.yaml --set train_file=DATA/train.jsonl --set val_file=DATA/val.jsonl",
@@ -316,7 +321,7 @@ def closing_lines(run: Path, real_teacher: bool, on_distilled: bool) -> str:
         for name, m in metrics["judges"].items():
             lo, hi = (m.get("ci95") or {}).get("accuracy") or (None, None)
             lines.append(f"  agreement (accuracy) {m['accuracy']:.3f} [95% CI {lo:.3f}-{hi:.3f}], consistency "
-                         f"{m.get('consistency')}, F1 {m['f1']:.3f}: {name}")
+                         f"{rate(m.get('consistency'))}, F1 {m['f1']:.3f}: {name}")
     reports = [report_path(folder) for _, folder in reversed(evals)]
     pages = all(path.suffix == ".html" for path in reports)
     lines += ["", "Reports (open them in a browser; report.md beside each):" if pages else "Reports:",

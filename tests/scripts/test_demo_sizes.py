@@ -28,3 +28,18 @@ def test_the_report_named_is_the_page_when_eval_wrote_one(tmp_path):
     assert demo.report_path(tmp_path) == tmp_path / "report.md"
     (tmp_path / "report.html").write_text("<html></html>")
     assert demo.report_path(tmp_path) == tmp_path / "report.html"
+
+
+def test_bench_demo_reads_every_stage_line_the_demo_prints(tmp_path, capsys):
+    """scripts/bench_demo.py collects the demo's stage timings from its output: the two scripts'
+    formats must agree, or the benchmark would silently record no stages."""
+    demo, bench = load_script("demo"), load_script("bench_demo")
+    demo.stage(tmp_path, "train", lambda: None)
+    demo.stage(tmp_path, "train", lambda: None)  # done: reused, not timed again
+    found = bench.STAGE.findall(capsys.readouterr().out)
+    assert [(name, int(seconds)) for name, seconds, _, _ in found] == [("train", 0)]
+
+
+def test_the_summary_prints_shares_with_three_decimals():
+    demo = load_script("demo")
+    assert (demo.rate(0.232142857), demo.rate(0.0), demo.rate(None)) == ("0.232", "0.000", "n/a")
