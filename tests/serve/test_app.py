@@ -1,5 +1,7 @@
 """The judge API against a fake engine: every route, auth, validation, limits, engine failures, and
-the error envelope."""
+the error envelope.
+
+Covers: serve/protocol.py, serve/errors.py, serve/service.py."""
 
 import json
 

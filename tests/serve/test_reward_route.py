@@ -1,7 +1,9 @@
 """POST /get_reward against the fake engine: OpenRLHF's exact payload (openrlhf 0.11.2,
 utils/agent.py `_fetch_rewards_via_http`: query, prompts, labels) with and without labels, the
 pairwise kind, the error cases (lengths, a query that does not start with its prompt, no grade),
-auth and size bounds, and the --reward-* flags."""
+auth and size bounds, and the --reward-* flags.
+
+Covers: serve/reward.py."""
 
 import re
 

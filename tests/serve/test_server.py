@@ -1,5 +1,7 @@
 """`judgeforge serve` as a whole: what it starts for a configuration (adapters, templates, merged),
-and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one), without torch."""
+and the judge API fronting an upstream OpenAI-compatible server (the shipped fake one), without torch.
+
+Covers: judge/backends/models.py, judge/client.py, serve/config.py."""
 
 import json
 import os

@@ -5,7 +5,9 @@ answer follows the format the question asks for; labels and positions balanced, 
 verdict scores 0.5) must raise held-out agreement, measured by `judgeforge score` + `judgeforge
 eval` on 50 unseen items (every other test item: 25 with each winner), from about chance to at least
 0.9. The adapter records its template, loads with peft, and its merged model gives the same logits
-(fp32, 1e-3)."""
+(fp32, 1e-3).
+
+Covers: train/synthetic.py."""
 
 import json
 from pathlib import Path

@@ -2,7 +2,9 @@
 quant, float32 compute: the smoke config's `bf16: false`) trains a few steps on the synthetic task;
 its LoRA gradients agree with those of the same weights dequantized into float32; the adapter
 records its 4-bit base; `score --backend hf` judges with it on the full-precision base and on the
-4-bit base; `merge` folds it into the full-precision base exactly. One trained adapter serves all."""
+4-bit base; `merge` folds it into the full-precision base exactly. One trained adapter serves all.
+
+Covers: judge/backends/quantization.py."""
 
 import json
 from pathlib import Path

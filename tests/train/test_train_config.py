@@ -1,4 +1,6 @@
-"""TrainConfig: YAML + --set precedence, typed values, unknown keys, checks that say how to fix."""
+"""TrainConfig: YAML + --set precedence, typed values, unknown keys, checks that say how to fix.
+
+Covers: train/config.py."""
 
 from pathlib import Path
 

@@ -1,5 +1,7 @@
 """Training rows to examples: the loss on the reply only, the prompt tokenized as served, long rows
-dropped and counted, mismatched templates refused."""
+dropped and counted, mismatched templates refused.
+
+Covers: train/data.py."""
 
 import json
 

@@ -1,4 +1,6 @@
-"""Training end to end on the tiny random Llama: outputs, vLLM-loadable adapter, resume, errors."""
+"""Training end to end on the tiny random Llama: outputs, vLLM-loadable adapter, resume, errors.
+
+Covers: train/resume.py, judge/core/outdir.py."""
 
 import json
 import os

@@ -1,7 +1,10 @@
 """The OpenAI backend's policy, as distill's teacher wears it (TeacherConfig.backend()), against the
 fault-injecting fake server: retries by cause, Retry-After, fail-fast errors, timeouts, bounded
 concurrency, counters. Sleeps are recorded instead of waited, so the tests check what the client
-decided to wait, not how long it took."""
+decided to wait, not how long it took.
+
+Covers: judge/testing/fake_core.py, judge/testing/fake_chat.py, judge/backends/retry.py,
+judge/distill/config.py, judge/testing/fake_openai.py."""
 
 import asyncio
 

@@ -1,4 +1,6 @@
-"""The environment judgeforge gives the vLLM engines it starts (no engine is started here)."""
+"""The environment judgeforge gives the vLLM engines it starts (no engine is started here).
+
+Covers: judge/backends/vllm.py."""
 
 import importlib.metadata
 

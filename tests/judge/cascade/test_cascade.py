@@ -1,6 +1,8 @@
 """The cascade end to end over loopback: a local judge (a small fake of an OpenAI-compatible server
 that returns verdict-token logprobs) confident and right on most items and a coin flip on the rest,
-and an always-right teacher (judge.testing.fake_openai)."""
+and an always-right teacher (judge.testing.fake_openai).
+
+Covers: judge/testing/logprob_judge.py."""
 
 import dataclasses
 import json

@@ -1,5 +1,8 @@
 """The CLI contract: --help on every verb, exit codes, file:line messages, no torch/vllm for the
-light verbs, nothing half-written on bad input."""
+light verbs, nothing half-written on bad input.
+
+Covers: judge/cli/calibrate.py, judge/cli/data.py, judge/cli/evaluate.py, judge/cli/filter.py,
+judge/cli/score.py, judge/core/errors.py."""
 
 import json
 import re

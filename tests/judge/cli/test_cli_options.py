@@ -1,6 +1,8 @@
 """Flags generated from the config dataclasses (judge.cli.options) and `--config FILE.yaml`: the
 documented flags of every converted verb, help on each, defaults from the dataclass alone,
-dataclass defaults < YAML < flags, and bad YAML refused with exit 2 naming the file and the key."""
+dataclass defaults < YAML < flags, and bad YAML refused with exit 2 naming the file and the key.
+
+Covers: judge/cli/options.py, judge/cli/serve.py."""
 
 import argparse
 import dataclasses

@@ -1,4 +1,6 @@
-"""Your own data: `data convert --from table` and `--from preference` (judge.data.tables, judge.data.preference)."""
+"""Your own data: `data convert --from table` and `--from preference` (judge.data.tables, judge.data.preference).
+
+Covers: judge/data/table_read.py, judge/data/preference.py."""
 
 import csv
 import json

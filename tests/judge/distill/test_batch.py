@@ -1,6 +1,8 @@
 """distill --batch against the fake Batch API (judge.testing.fake_openai): the same verdicts as a live
 run, error rows retried and counted, expired batches keep their rows, files split under the limits,
-batch prices in the stats and the dry run."""
+batch prices in the stats and the dry run.
+
+Covers: judge/distill/batch_duplicates.py, judge/distill/batch_ledger.py, judge/testing/fake_batches.py."""
 
 import json
 

@@ -1,5 +1,8 @@
 """distill against the in-process fake teacher: verdicts mapped back, cache and resume, bad input
-before any call, dry run, budget, samples, the reference-free rewrite, stats and the CLI."""
+before any call, dry run, budget, samples, the reference-free rewrite, stats and the CLI.
+
+Covers: judge/distill/plan.py, judge/distill/run.py, judge/distill/stats.py,
+judge/distill/dryrun.py, judge/cli/distill.py."""
 
 import json
 

@@ -1,3 +1,5 @@
+"""Covers: judge/eval/card.py, judge/eval/report_benchmarks.py, judge/eval/metrics_benchmarks.py."""
+
 import json
 
 import pytest

@@ -1,7 +1,9 @@
 """JudgeReward against a fake OpenAI-compatible grader on 127.0.0.1: grades become exact rewards
 (full and logprob mode), chat-message prompts, the reference column, pairwise and group kinds,
 no grade -> None, a judge that is down raises; and one real GRPOTrainer step on a tiny model
-whose logged reward mean is the fake judge's grades."""
+whose logged reward mean is the fake judge's grades.
+
+Covers: judge/reward/plan.py."""
 
 import asyncio
 import logging

@@ -1,3 +1,5 @@
+"""Covers: judge/backends/base.py."""
+
 import math
 
 import pytest

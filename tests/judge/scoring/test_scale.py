@@ -1,6 +1,8 @@
 """`score --ray-replicas` (judge.scoring.ray): the same verdicts, resume and manifest as one process, a dead
 replica replaced, a killed driver resumed, and no Ray process left behind. One Ray cluster serves the
-in-process tests of this module; the command-line runs start (and must stop) their own."""
+in-process tests of this module; the command-line runs start (and must stop) their own.
+
+Covers: judge/scoring/ray.py."""
 
 import hashlib
 import json

@@ -1,5 +1,7 @@
 """Templates: registry rules, pinned prompts (each published judge's format, character for
-character), pinned hashes (a text change needs a version bump), order handling, strict rendering."""
+character), pinned hashes (a text change needs a version bump), order handling, strict rendering.
+
+Covers: judge/templates/base.py, judge/templates/builtin.py."""
 
 import pytest
 
