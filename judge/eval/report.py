@@ -6,6 +6,7 @@ missing on either side."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from judge.core.jsonl import atomic_open, write_json
@@ -219,6 +220,17 @@ def _save(fig, path: Path) -> None:
         fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
 
 
+@contextmanager
+def _figure(plt, path: Path, size: tuple[float, float]):
+    """One plot: its axes to draw on, saved as PNG at `path` once drawn; the figure freed either way."""
+    fig, ax = plt.subplots(figsize=size)
+    try:
+        yield ax
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
 def write_plots(report: dict, out: Path) -> dict[str, dict]:
     """The PNGs: {"judges": {name: {title: file}}, "report": {title: file}} (plots over all judges)."""
     import matplotlib
@@ -232,36 +244,32 @@ def write_plots(report: dict, out: Path) -> dict[str, dict]:
         slug, names = _slug(str(name)), {}
         cm = m.get("confusion_matrix")
         if cm:
-            fig, ax = plt.subplots(figsize=(4, 3.5))
-            counts = cm["counts"]
-            ax.imshow(counts, cmap="Blues")
-            ax.set_xticks(range(len(cm["labels_pred"])), cm["labels_pred"])
-            ax.set_yticks(range(len(cm["labels_gold"])), cm["labels_gold"])
-            ax.set_xlabel("predicted"), ax.set_ylabel("gold"), ax.set_title(f"{name}: confusion matrix", fontsize=9)
-            for r, row in enumerate(counts):
-                for c, v in enumerate(row):
-                    ax.text(c, r, str(v), ha="center", va="center", fontsize=8)
             names["confusion matrix"] = f"confusion_{slug}.png"
-            _save(fig, out / names["confusion matrix"])
-            plt.close(fig)
+            with _figure(plt, out / names["confusion matrix"], (4, 3.5)) as ax:
+                counts = cm["counts"]
+                ax.imshow(counts, cmap="Blues")
+                ax.set_xticks(range(len(cm["labels_pred"])), cm["labels_pred"])
+                ax.set_yticks(range(len(cm["labels_gold"])), cm["labels_gold"])
+                ax.set_xlabel("predicted"), ax.set_ylabel("gold")
+                ax.set_title(f"{name}: confusion matrix", fontsize=9)
+                for r, row in enumerate(counts):
+                    for c, v in enumerate(row):
+                        ax.text(c, r, str(v), ha="center", va="center", fontsize=8)
         scatter = m.get("scatter")
         if scatter and scatter["gold"]:
-            fig, ax = plt.subplots(figsize=(4, 4))
-            ax.scatter(scatter["gold"], scatter["pred"], s=10, alpha=0.5)
-            ax.set_xlabel("gold score"), ax.set_ylabel("predicted score")
-            ax.set_title(f"{name}: Pearson {_fmt(m.get('pearson'), 3)}", fontsize=9)
             names["predicted vs gold"] = f"scatter_{slug}.png"
-            _save(fig, out / names["predicted vs gold"])
-            plt.close(fig)
+            with _figure(plt, out / names["predicted vs gold"], (4, 4)) as ax:
+                ax.scatter(scatter["gold"], scatter["pred"], s=10, alpha=0.5)
+                ax.set_xlabel("gold score"), ax.set_ylabel("predicted score")
+                ax.set_title(f"{name}: Pearson {_fmt(m.get('pearson'), 3)}", fontsize=9)
         cal = m.get("calibration")
         if cal and cal["bins"]:
-            fig, ax = plt.subplots(figsize=(4, 4))
-            ax.plot([0, 1], [0, 1], "--", color="gray")
-            ax.plot([b["confidence"] for b in cal["bins"]], [b["accuracy"] for b in cal["bins"]], "o-")
-            ax.set_xlabel("confidence"), ax.set_ylabel("accuracy"), ax.set_title(f"{name}: ECE {_fmt(cal['ece'], 3)}", fontsize=9)
             names["reliability"] = f"reliability_{slug}.png"
-            _save(fig, out / names["reliability"])
-            plt.close(fig)
+            with _figure(plt, out / names["reliability"], (4, 4)) as ax:
+                ax.plot([0, 1], [0, 1], "--", color="gray")
+                ax.plot([b["confidence"] for b in cal["bins"]], [b["accuracy"] for b in cal["bins"]], "o-")
+                ax.set_xlabel("confidence"), ax.set_ylabel("accuracy")
+                ax.set_title(f"{name}: ECE {_fmt(cal['ece'], 3)}", fontsize=9)
         files[name] = names
     overall = {}
     if _length_bias_plot(judges, out / "length_bias.png", plt):
@@ -274,21 +282,19 @@ def _length_bias_plot(judges: dict, path: Path, plt) -> bool:
     rows = [(str(name), m["length_bias"]) for name, m in judges.items() if (m.get("length_bias") or {}).get("available")]
     if not rows:
         return False
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(rows) + 1.5), 3.5))
-    width = 0.38
-    for offset, side, color in ((-width / 2, "judge", "tab:blue"), (width / 2, "gold", "tab:gray")):
-        rates = [b[side]["prefer_longer_rate"] for _, b in rows]
-        cis = [b[side]["ci95"] for _, b in rows]
-        err = [[0 if r is None or not c or None in c else r - c[0] for r, c in zip(rates, cis)],
-               [0 if r is None or not c or None in c else c[1] - r for r, c in zip(rates, cis)]]
-        ax.bar([k + offset for k in range(len(rows))], [r or 0 for r in rates], width, yerr=err, capsize=3,
-               color=color, label=side)
-    ax.axhline(0.5, ls="--", color="black", lw=0.8)
-    ax.set_xticks(range(len(rows)), [name for name, _ in rows], fontsize=8)
-    ax.set_ylim(0, 1), ax.set_ylabel("prefer longer rate"), ax.legend(fontsize=8)
-    ax.set_title("length bias: share of non-tie verdicts picking the longer answer", fontsize=9)
-    _save(fig, path)
-    plt.close(fig)
+    with _figure(plt, path, (max(4.0, 1.6 * len(rows) + 1.5), 3.5)) as ax:
+        width = 0.38
+        for offset, side, color in ((-width / 2, "judge", "tab:blue"), (width / 2, "gold", "tab:gray")):
+            rates = [b[side]["prefer_longer_rate"] for _, b in rows]
+            cis = [b[side]["ci95"] for _, b in rows]
+            err = [[0 if r is None or not c or None in c else r - c[0] for r, c in zip(rates, cis)],
+                   [0 if r is None or not c or None in c else c[1] - r for r, c in zip(rates, cis)]]
+            ax.bar([k + offset for k in range(len(rows))], [r or 0 for r in rates], width, yerr=err, capsize=3,
+                   color=color, label=side)
+        ax.axhline(0.5, ls="--", color="black", lw=0.8)
+        ax.set_xticks(range(len(rows)), [name for name, _ in rows], fontsize=8)
+        ax.set_ylim(0, 1), ax.set_ylabel("prefer longer rate"), ax.legend(fontsize=8)
+        ax.set_title("length bias: share of non-tie verdicts picking the longer answer", fontsize=9)
     return True
 
 
