@@ -4,8 +4,9 @@
     python3 scripts/bench_demo.py [--out bench/results/demo.json] [--keep]
 
 The clone gets `../shared` beside it when this checkout has one (the demo reads PandaLM's test set
-from there), and nothing else: no .venv, no models/, no runs/. pip's download cache is the user's
-(its size is recorded: a warm cache makes `make install` a matter of unpacking). Each demo stage's
+from there), and nothing else: no .venv, no models/, no runs/. pip's download cache and sources are
+the user's; both are recorded (pip_cache_mb; pip_sources "local" when every configured index and wheel
+folder is on the machine), since with local or cached wheels `make install` only unpacks. Each demo stage's
 own line, `(stage NAME: N s; load average L on C cores)`, is collected, and the summary's
 figures are read from the clone's metrics.json: the trained judge against the base one on the
 held-out synthetic task is the demo's check that learning happened. Writes bench/results/demo.json
@@ -47,9 +48,21 @@ def pip_cache_mb() -> float | None:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
 
+def pip_sources() -> str:
+    """Where `make install` got its wheels: "local" when every index and wheel folder pip is configured
+    with is on this machine (an install that only unpacks), "network" otherwise. Only the kind is
+    recorded: a configured index URL may hold credentials."""
+    done = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    values = [value.strip("'\"") for line in done.stdout.splitlines() if "=" in line
+              and line.split("=", 1)[0].rsplit(".", 1)[-1] in ("index-url", "extra-index-url", "find-links")
+              for value in line.split("=", 1)[1].strip("'\"").split()]
+    local = values and all(v.startswith(("/", "file:")) for v in values)
+    return "local" if local else "network (PyPI or a configured index)"
+
+
 def agreement(metrics: Path) -> dict:
     judges = json.loads(metrics.read_text())["judges"]
-    return {name: {"accuracy": round(m["accuracy"], 3), "consistency": m.get("consistency"),
+    return {name: {"accuracy": round(m["accuracy"], 3), "consistency": m.get("consistency"), "f1": m.get("f1"),
                    "ci95": (m.get("ci95") or {}).get("accuracy")} for name, m in judges.items()}
 
 
@@ -82,7 +95,7 @@ def main() -> None:
                     "cpu_bf16": [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()],
                     "load_average_1m_before": round(load_before[0], 2),
                     "load_average_1m_after": round(os.getloadavg()[0], 2),
-                    "pip_cache_mb": cache_mb},
+                    "pip_cache_mb": cache_mb, "pip_sources": pip_sources()},
         "date": time.strftime("%Y-%m-%d"),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
