@@ -109,10 +109,14 @@ def flatten(data: dict, source: str, *classes, prefix: str = "") -> dict:
     keys = valid_keys(*classes)
     spellings = key_spellings(*classes)
     out = {}
+    given: dict[str, str] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        name = name if name in keys else spellings.get(name, name)
+        spelled, name = name, (name if name in keys else spellings.get(name, name))
         if name in keys:
+            if name in given:  # `base:` and `model:` in one file: which one was meant?
+                raise ConfigError(f"{source}: {given[name]!r} and {spelled!r} set the same setting ({name}); keep one")
+            given[name] = spelled
             out[name] = coerce(name, value, hints[name], source)
         elif isinstance(value, dict):
             out.update(flatten(value, source, *classes, prefix=f"{name}_"))

@@ -120,8 +120,8 @@ class JudgeReward:
 
 def served_template(base_url: str, api_key: str, model: str, mode: str) -> str | None:
     """The template `judgeforge serve` lists for `model` and `mode` at GET /v1/models (a trained judge's
-    own); None where the server lists none (vLLM, OpenAI). A server that cannot be reached, or that
-    refuses the key, raises: falling back to the default template would hide it."""
+    own); None where the server lists none (vLLM, OpenAI) or has no model list (404). A server that
+    cannot be reached, refuses the key or fails raises: the default template could be the wrong one."""
     import httpx
 
     try:
@@ -133,8 +133,13 @@ def served_template(base_url: str, api_key: str, model: str, mode: str) -> str |
     if response.status_code in (401, 403):  # a wrong key would fail every reward call after this one
         raise BackendError(f"the judge at {base_url} refused the key (HTTP {response.status_code}) when its "
                            f"template was read: give api_key= (or set OPENAI_API_KEY)")
+    if response.status_code == 404:  # a server without a model list: no template of its own to read
+        return None
+    if response.status_code != 200:  # a failing server: the default template could be the wrong one
+        raise BackendError(f"the judge at {base_url} answered HTTP {response.status_code} when its template was "
+                           f"read from /models; retry when it is healthy (template= skips this)")
     try:
-        entries = response.json().get("data", []) if response.status_code == 200 else []
+        entries = response.json().get("data", [])
     except (ValueError, AttributeError):  # not a model list: nothing to read a template from
         entries = []
     return next(((e.get("templates") or {}).get(mode) for e in entries if isinstance(e, dict) and e.get("id") == model),

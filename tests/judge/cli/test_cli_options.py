@@ -84,6 +84,12 @@ def test_an_older_spelling_builds_the_same_config(old, new):
     assert config(old) == config(new)
 
 
+def test_two_spellings_of_one_setting_in_a_yaml_are_refused(tmp_path, capsys):
+    path = write_yaml(tmp_path, "base: a\nmodel: b\n")
+    assert main(["serve", "--config", path]) == 2
+    assert "'base' and 'model' set the same setting (base); keep one" in capsys.readouterr().err
+
+
 def test_a_yaml_key_may_be_the_flag_s_name(tmp_path):
     """`model:` for serve's field `base` (its flag is --model), `base:` as before, `teacher_model:` for distill's."""
     from judge.cli.serve import serve_config

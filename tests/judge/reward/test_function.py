@@ -105,6 +105,20 @@ def test_a_judge_that_refuses_the_key_raises_instead_of_using_the_default_templa
         assert JudgeReward("judge", base_url=server.base_url, api_key="right").template.name  # the default, listed none
 
 
+@pytest.mark.parametrize("status,default", [(404, True), (500, False), (503, False)])
+def test_only_a_server_without_a_model_list_leaves_the_default_template(monkeypatch, status, default):
+    """404: the server has no /models (nothing to read); a 5xx is a failing server, whose own template
+    might differ from the default: refused rather than guessed."""
+    import httpx
+
+    monkeypatch.setattr(httpx, "get", lambda url, **kw: httpx.Response(status, request=httpx.Request("GET", url)))
+    if default:
+        assert JudgeReward("judge", base_url="http://127.0.0.1:9/v1").template.name == "prometheus-absolute"
+    else:
+        with pytest.raises(BackendError, match=f"answered HTTP {status} when its template was read"):
+            JudgeReward("judge", base_url="http://127.0.0.1:9/v1")
+
+
 def test_the_template_a_judgeforge_server_lists_for_the_judge_is_used():
     with LogprobJudge(reply=prometheus, templates={"pointwise": "rag-relevancy@1", "pairwise": "pandalm@1"}) as fake:
         assert reward(fake).template.key == "rag-relevancy@1"
