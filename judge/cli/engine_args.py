@@ -47,7 +47,7 @@ def _pair(value: str) -> tuple[str, object]:
     import yaml
 
     key, sep, text = value.partition("=")
-    if not sep or not key.strip():
+    if not sep or not key.strip() or not text.strip():  # `KEY=` would pass None: the engine's default, unasked
         raise ConfigError(f"--engine-arg takes KEY=VALUE or a --flag, got {value!r}")
     return _key(key), yaml.safe_load(text)
 

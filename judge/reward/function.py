@@ -140,8 +140,9 @@ def served_template(base_url: str, api_key: str, model: str, mode: str) -> str |
                            f"read from /models; retry when it is healthy (template= skips this)")
     try:
         entries = response.json().get("data", [])
-    except (ValueError, AttributeError):  # not a model list: nothing to read a template from
-        entries = []
+    except (ValueError, AttributeError):  # a 200 that is no model list (a proxy's page?): not "no template"
+        raise BackendError(f"the judge at {base_url} answered /models with something that is not a model list; "
+                           f"is base_url the judge's /v1? (template= skips this)") from None
     return next(((e.get("templates") or {}).get(mode) for e in entries if isinstance(e, dict) and e.get("id") == model),
                 None)
 

@@ -22,7 +22,7 @@ def test_serve_gets_vllm_flags_from_pairs_and_its_own_flags_as_written():
         "--compilation-config", '{"level": 0}', "-O0", "--max-loras", "2"]
 
 
-@pytest.mark.parametrize("value,message", [("max_num_seqs", "KEY=VALUE"), ("=3", "KEY=VALUE"),
+@pytest.mark.parametrize("value,message", [("max_num_seqs", "KEY=VALUE"), ("=3", "KEY=VALUE"), ("max_num_seqs=", "KEY=VALUE"),
                                            ("-O0", "no keyword spelling")])
 def test_what_cannot_be_read_is_refused_with_the_value(value, message):
     with pytest.raises(ConfigError, match=message):

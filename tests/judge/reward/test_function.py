@@ -119,6 +119,15 @@ def test_only_a_server_without_a_model_list_leaves_the_default_template(monkeypa
             JudgeReward("judge", base_url="http://127.0.0.1:9/v1")
 
 
+def test_a_page_that_is_no_model_list_is_not_taken_for_no_template(monkeypatch):
+    import httpx
+
+    monkeypatch.setattr(httpx, "get", lambda url, **kw: httpx.Response(200, text="<html>login</html>",
+                                                                       request=httpx.Request("GET", url)))
+    with pytest.raises(BackendError, match="not a model list"):
+        JudgeReward("judge", base_url="http://127.0.0.1:9/v1")
+
+
 def test_the_template_a_judgeforge_server_lists_for_the_judge_is_used():
     with LogprobJudge(reply=prometheus, templates={"pointwise": "rag-relevancy@1", "pairwise": "pandalm@1"}) as fake:
         assert reward(fake).template.key == "rag-relevancy@1"
