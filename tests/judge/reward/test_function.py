@@ -68,7 +68,9 @@ def test_conversational_prompts_and_completions(grader):
 def test_a_reference_column_selects_the_reference_template(grader):
     judge = reward(grader, reference_key="answer")
     judge(prompts=["Q1?", "Q2?"], completions=["sure5", "four"], answer=["Four.", None])
-    with_ref, without = (b["messages"][-1]["content"] for b in grader.bodies)
+    users = [b["messages"][-1]["content"] for b in grader.bodies]  # in arrival order: the calls are concurrent
+    (with_ref,) = [u for u in users if marked(u, "###Response to evaluate:") == "sure5"]
+    (without,) = [u for u in users if marked(u, "###Response to evaluate:") == "four"]
     assert "###Reference Answer (Score 5):\nFour." in with_ref and "Reference Answer" not in without
 
 
